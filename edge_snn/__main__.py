@@ -1,0 +1,3 @@
+from edge_snn.cli import main
+
+main()

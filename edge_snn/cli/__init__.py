@@ -1,0 +1,32 @@
+"""The ``edge-snn`` command line.
+
+One module per command group; each command is a thin typer wrapper that parses
+options and calls a library function that does the work (and is tested on its
+own). Command modules import torch only inside their functions, so ``--help``
+and the device-side commands (run, check, bench) work where torch is absent.
+:class:`edge_snn.errors.UserError` becomes one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="edge-snn",
+    help="Spiking segmentation networks: train, quantize, export, run, check parity, benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    """Import the command modules; each adds its commands to ``app``."""
+    from edge_snn.cli import core_cmds, deploy_cmds  # noqa: F401
+
+
+_register_commands()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,140 @@
+"""Checkpoints: one file per save, written atomically, loaded without unpickling code.
+
+A checkpoint is a ``torch.save`` of plain data only (tensors, numbers,
+strings, lists, dicts)::
+
+    {"format": "edge-snn-checkpoint", "version": 1,
+     "model": {arch, in_channels, num_classes, timesteps, width, spiking, leak, threshold, surrogate},
+     "data": {dataset, encoding, height, width, class_names, ...},
+     "state_dict": {...}, "optimizer": {...} | None, "scheduler": {...} | None,
+     "epoch": int, "step_in_epoch": int, "metrics": {...}, "history": [...],
+     "seed": int, "rng": {...}, "versions": {...}}
+
+It is read with ``torch.load(weights_only=True)``: a file holding a pickled
+object that would run code is refused before anything runs. Writes go to a
+temporary file next to the target, then ``os.replace``, so a kill never leaves
+a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edge_snn.errors import UserError
+
+FORMAT = "edge-snn-checkpoint"
+VERSION = 1
+MODEL_KEYS = ("arch", "in_channels", "num_classes", "timesteps", "width", "spiking", "leak", "threshold", "surrogate")
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    from edge_snn import __version__
+
+    versions["edge_snn"] = __version__
+    return versions
+
+
+def model_config(model) -> dict[str, Any]:
+    """The builder arguments that recreate ``model`` (see :func:`edge_snn.models.build_model`)."""
+    return dict(
+        arch=model.arch, in_channels=model.in_channels, num_classes=model.num_classes,
+        timesteps=model.timesteps, width=model.width, spiking=model.spiking,
+        leak=model.lif.leak, threshold=model.lif.threshold, surrogate=model.lif.surrogate,
+    )
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temp file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise UserError(f"cannot write checkpoint to {path}: {err.strerror}; choose a writable folder") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path, model, *, data: dict, **fields: Any) -> None:
+    """Write a checkpoint of ``model`` plus training fields (epoch, optimizer, metrics, ...)."""
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": model_config(model),
+        "data": dict(data),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "versions": library_versions(),
+    }
+    payload.update(fields)
+    atomic_torch_save(payload, path)
+
+
+def safe_torch_load(path: str | os.PathLike) -> Any:
+    """``torch.load(weights_only=True)`` with errors a user can act on."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist; pass the path of a .pt file written by `edge-snn train`")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle.UnpicklingError, RuntimeError, EOFError, zip errors ...
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "weights_only" in str(err) or "Unsupported global" in str(err) or "GLOBAL" in str(err):
+            raise UserError(
+                f"refusing to load {path}: it holds pickled Python objects that could run code "
+                f"({text[:160]}); only plain tensors and numbers are accepted - re-save it as a plain state dict"
+            ) from None
+        raise UserError(f"{path} is not a readable checkpoint ({text[:160]}); is the file complete?") from None
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load and validate an edge-snn checkpoint (never runs code from the file)."""
+    ckpt = safe_torch_load(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise UserError(
+            f"{path} is not an edge-snn checkpoint; for a checkpoint of the authors' SNN-Segmentation code "
+            f"run `edge-snn import-checkpoint {path} -o model.pt` first"
+        )
+    if ckpt.get("version", 0) > VERSION:
+        raise UserError(f"{path} was written by a newer edge-snn (checkpoint version {ckpt['version']}); upgrade edge-snn")
+    missing = [k for k in MODEL_KEYS if k not in ckpt.get("model", {})]
+    if missing:
+        raise UserError(f"{path} lacks model fields {missing}; the checkpoint is damaged")
+    return ckpt
+
+
+def model_from_checkpoint(path_or_ckpt) -> tuple[Any, dict]:
+    """Rebuild the model of a checkpoint with its weights, in eval mode."""
+    from edge_snn.models import build_model
+
+    ckpt = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
+    model = build_model(**{k: ckpt["model"][k] for k in MODEL_KEYS})
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise UserError(f"checkpoint weights do not fit its own model config: {str(err).splitlines()[0]}") from None
+    return model.eval(), ckpt
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
