@@ -35,7 +35,7 @@ def read_rgb(path: Path) -> np.ndarray:
     """``uint8 [H, W, 3]`` from a JPEG/PNG (gray or palette images are expanded to RGB)."""
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+            return np.array(im.convert("RGB"), dtype=np.uint8)
     except OSError as e:
         raise UserError(f"cannot read image {path}: {e}. Replace or remove the file.") from e
 
@@ -50,7 +50,7 @@ def read_index_label(path: Path) -> np.ndarray:
                     "whose pixel values are class ids (255 = void). Convert colour masks to ids first."
                 )
             # For mode "P" the array holds palette indices, which are the class ids.
-            return np.asarray(im, dtype=np.int64)
+            return np.array(im, dtype=np.int64)
     except OSError as e:
         raise UserError(f"cannot read label {path}: {e}. Replace or remove the file.") from e
 
@@ -72,8 +72,15 @@ def normalize_rgb(rgb: np.ndarray, mode: str = "reference") -> torch.Tensor:
     elif mode == "symmetric":
         x = (v / 255.0 - 0.5) * 2.0
     else:
-        raise UserError(f"unknown image normalization {mode!r}; use one of {', '.join(NORMALIZATIONS)}")
+        check_normalization(mode)
     return x.clamp_(-1.0, 1.0)
+
+
+def check_normalization(mode: str) -> str:
+    """``mode`` if it names a normalization of :func:`normalize_rgb`, else a UserError."""
+    if mode not in NORMALIZATIONS:
+        raise UserError(f"unknown image normalization {mode!r}; use one of {', '.join(NORMALIZATIONS)}")
+    return mode
 
 
 def void_out_of_range(label: np.ndarray, num_classes: int) -> torch.Tensor:

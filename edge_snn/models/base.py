@@ -161,6 +161,22 @@ class SegmentationNet(nn.Module):
         new[ACC] = ops.add(tensors[ACC], ops.sum_steps(readout, steps))
         return new
 
+    def unroll(self, ops, x_seq, tensors: dict, step, layout: str):
+        """The time loop, the only one: ``x_seq [T, B, C, H, W]`` from ``(tensors, step)``.
+
+        Returns (logits, tensors reached, steps done). ``ops`` executes it
+        (PyTorch) or records it (ONNX export); ``step`` is an int or a graph value.
+        """
+        steps, height, width = x_seq.shape[0], x_seq.shape[-2], x_seq.shape[-1]
+        if layout == "time-major":
+            for t in range(steps):
+                tensors = self.advance(ops, ops.select_step(x_seq, t), tensors, step + t, 1)
+        else:
+            tensors = self.advance(ops, ops.fold_time(x_seq), tensors, step, steps)
+        done = step + steps
+        logits = self._finish(ops, ops.mean_over_steps(tensors[ACC], done), height, width)
+        return logits, tensors, done
+
     def run(
         self,
         x_seq: torch.Tensor,
@@ -184,14 +200,7 @@ class SegmentationNet(nn.Module):
         steps, batch, _, height, width = x_seq.shape
         if state is None:
             state = self.initial_state(batch, height, width, device=x_seq.device, dtype=x_seq.dtype)
-        tensors, step = state.tensors, state.step
-        if layout == "time-major":
-            for t in range(steps):
-                tensors = self.advance(ops, x_seq[t], tensors, step + t, 1)
-        else:
-            tensors = self.advance(ops, x_seq.reshape(steps * batch, *x_seq.shape[2:]), tensors, step, steps)
-        done = step + steps
-        logits = self._finish(ops, ops.mean_over_steps(tensors[ACC], done), height, width)
+        logits, tensors, done = self.unroll(ops, x_seq, state.tensors, state.step, layout)
         return RunResult(logits, SpikingState(done, tensors), ops.spike_counts, ops.spikes)
 
     def forward_step(self, x_t: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:

@@ -27,6 +27,12 @@ class TorchOps:
         self.spike_counts: dict[str, torch.Tensor] = {}
         self.spikes: dict[str, list[torch.Tensor]] = {}
 
+    def select_step(self, x_seq: torch.Tensor, t: int) -> torch.Tensor:
+        return x_seq[t]
+
+    def fold_time(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return x_seq.reshape(-1, *x_seq.shape[2:])
+
     def conv(self, x: torch.Tensor, module: nn.Module) -> torch.Tensor:
         return module(x)
 

@@ -1,0 +1,41 @@
+"""Evaluation: run a model over a dataset, accumulate a confusion matrix, score it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from edge_snn.encoding import encode_batch
+from edge_snn.runtime.encoding import frame_seed
+from edge_snn.runtime.metrics import confusion_matrix, segmentation_scores
+
+
+@torch.no_grad()
+def predict_batch(model, x: torch.Tensor, *, encoding: str, seed: int, layout: str = "time-major") -> torch.Tensor:
+    """Logits of one batch (spiking: encoded over the model's T; ANN: one pass on the analog input)."""
+    if not model.spiking:
+        if encoding == "events":  # the ANN twin sees the event frames summed over time
+            x = x.sum(1)
+        return model.run(x).logits
+    return model.run(encode_batch(x, encoding, model.timesteps, seed=seed), layout=layout).logits
+
+
+@torch.no_grad()
+def evaluate(model, dataset, *, encoding: str, batch_size: int = 16, seed: int = 12345, class_names=None,
+             progress: bool = False) -> dict:
+    """mIoU, pixel accuracy, per-class IoU and the confusion matrix of ``model`` on ``dataset``."""
+    model.eval()
+    k = model.num_classes
+    confusion = np.zeros((k, k), dtype=np.int64)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    if progress:
+        from tqdm import tqdm
+
+        loader = tqdm(loader, desc="eval", leave=False)
+    for i, (x, label) in enumerate(loader):
+        logits = predict_batch(model, x, encoding=encoding, seed=frame_seed(seed, i))
+        confusion += confusion_matrix(label.numpy(), logits.argmax(1).numpy(), k)
+    scores = segmentation_scores(confusion, list(class_names) if class_names else None)
+    scores["confusion"] = confusion.tolist()
+    return scores

@@ -1,0 +1,149 @@
+"""Backprop through time, resumable after a kill with nothing lost.
+
+The run is a pure function of its :class:`TrainConfig`: weights are
+initialized from ``seed``, each epoch shuffles with ``seed`` and the epoch
+number, each batch draws its Poisson spikes from ``(seed, epoch, step)``.
+``last.pt`` (model, optimizer, scheduler, epoch, step within the epoch) is
+written atomically every ``checkpoint_every`` steps and at each epoch end, so
+``--resume`` after a kill replays exactly the batches that were not yet
+applied and ends with the weights an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from edge_snn.encoding import encode_batch
+from edge_snn.errors import UserError
+from edge_snn.models import build_model
+from edge_snn.runtime.encoding import frame_seed
+from edge_snn.training.checkpoint import load_checkpoint, save_checkpoint
+from edge_snn.training.config import TrainConfig
+from edge_snn.training.datasets import input_channels, input_encoding, make_dataset
+from edge_snn.training.evaluate import evaluate
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+def _optimizer(config: TrainConfig, model):
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    raise UserError(f"unknown optimizer {config.optimizer!r}; choose sgd or adam")
+
+
+def _scheduler(config: TrainConfig, optimizer):
+    milestones = sorted({max(1, int(round(f * config.epochs))) for f in config.milestones})
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+
+
+def _write_json(path: Path, payload) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def data_info(config: TrainConfig, dataset, encoding: str) -> dict:
+    return {
+        "dataset": config.dataset, "encoding": encoding, "height": config.height, "width": config.width_px,
+        "class_names": list(getattr(dataset, "class_names", [])), "ignore_index": 255, "seed": config.seed,
+    }
+
+
+def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
+          stop_after_steps: int | None = None) -> dict:
+    """Train (or resume) into ``out_dir``; returns the final metrics.
+
+    ``stop_after_steps`` ends the process's work after that many optimizer
+    steps (a controlled interruption, used to test resuming).
+    """
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create output folder {out}: {err.strerror}") from None
+    ckpt = None
+    if resume:
+        if not (out / LAST).is_file():
+            raise UserError(f"nothing to resume: {out / LAST} does not exist; run without --resume to start")
+        ckpt = load_checkpoint(out / LAST)
+        config = TrainConfig.from_dict({**ckpt["train_config"], "epochs": max(config.epochs, ckpt["train_config"]["epochs"])})
+
+    train_set = make_dataset(config, "train")
+    val_set = make_dataset(config, "val")
+    encoding = input_encoding(config, train_set)
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch, in_channels=input_channels(train_set), num_classes=train_set.num_classes,
+                        timesteps=config.timesteps, width=config.width, leak=config.leak,
+                        threshold=config.threshold, surrogate=config.surrogate)
+    optimizer = _optimizer(config, model)
+    scheduler = _scheduler(config, optimizer)
+    epoch, step_in_epoch, history, best = 0, 0, [], -1.0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        epoch, step_in_epoch = ckpt["epoch"], ckpt["step_in_epoch"]
+        history, best = list(ckpt.get("history", [])), float(ckpt.get("best_miou", -1.0))
+
+    info = data_info(config, train_set, encoding)
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    steps_done = 0
+
+    def save(path: Path, **extra) -> None:
+        save_checkpoint(path, model, data=info, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                        epoch=epoch, step_in_epoch=step_in_epoch, history=history, best_miou=best,
+                        train_config=config.to_dict(), seed=config.seed, **extra)
+
+    while epoch < config.epochs:
+        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(config.seed * 100003 + epoch))
+        model.train()
+        bar = range(step_in_epoch, steps_per_epoch)
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(bar, desc=f"epoch {epoch + 1}/{config.epochs}", initial=step_in_epoch, total=steps_per_epoch)
+        running = 0.0
+        for step in bar:
+            idx = order[step * config.batch_size:(step + 1) * config.batch_size].tolist()
+            x = torch.stack([train_set[i][0] for i in idx])
+            label = torch.stack([train_set[i][1] for i in idx])
+            spikes = encode_batch(x, encoding, config.timesteps, seed=frame_seed(config.seed, epoch * 1_000_003 + step))
+            logits = model(spikes)
+            loss = F.cross_entropy(logits, label, ignore_index=255)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.item()
+            step_in_epoch, steps_done = step + 1, steps_done + 1
+            if progress:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+            if config.checkpoint_every and step_in_epoch % config.checkpoint_every == 0 and step_in_epoch < steps_per_epoch:
+                save(out / LAST)
+            if stop_after_steps is not None and steps_done >= stop_after_steps:
+                save(out / LAST)
+                return {"stopped_after_steps": steps_done}
+        scheduler.step()
+        scores = evaluate(model, val_set, encoding=encoding, batch_size=config.batch_size,
+                          class_names=getattr(val_set, "class_names", None))
+        record = {"epoch": epoch + 1, "loss": running / max(1, steps_per_epoch - (steps_per_epoch - step_in_epoch)),
+                  "val_miou": scores["miou"], "val_pixel_accuracy": scores["pixel_accuracy"]}
+        history.append(record)
+        if progress:
+            print(f"epoch {epoch + 1}: loss {record['loss']:.4f}  val mIoU {scores['miou']:.4f}  pixel acc {scores['pixel_accuracy']:.4f}")
+        epoch, step_in_epoch = epoch + 1, 0
+        if scores["miou"] > best:
+            best = scores["miou"]
+            save(out / BEST, metrics=scores)
+        save(out / LAST, metrics=scores)
+        _write_json(out / "history.json", history)
+    return {"history": history, "best_miou": best}

@@ -1,0 +1,169 @@
+"""``edge-snn export``: a checkpoint to a self-describing ONNX graph with explicit state.
+
+The graph runs ``T`` timesteps of one frame per call, from the state it is
+given to the state it returns (names and shapes: :mod:`edge_snn.runtime.contract`).
+``time-major`` unrolls the step function T times; ``layer-major`` runs each
+convolution once over all T steps (time folded into the batch) and unrolls
+only the LIF recurrence. Both are recorded from the model's own body (see
+:mod:`edge_snn.export.graph`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import helper
+
+from edge_snn.errors import UserError
+from edge_snn.export.graph import INT64, GraphBuilder, OnnxOps, Sym
+from edge_snn.export.weights import FloatWeights
+from edge_snn.models.base import ACC, LAYOUTS
+from edge_snn.models.bntt import BEYOND_POLICIES
+from edge_snn.runtime import contract as C
+
+OPSET = 17
+ENCODING_RANGES = {"poisson": (-1.0, 1.0), "direct": (-1.0, 1.0), "events": (0.0, float("inf"))}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export. ``height``/``width`` default to the training size in the checkpoint.
+
+    bn_beyond: how steps past the trained T are normalized (``error``: the
+        runtime refuses them; ``last``/``cycle``, see :mod:`edge_snn.models.bntt`).
+    teacher_forced: a diagnostic graph for ``edge-snn parity`` in which every
+        layer reads the reference's input spikes from extra inputs.
+    """
+
+    timesteps: int = 20
+    layout: str = "time-major"
+    batch: int = 1
+    height: int | None = None
+    width: int | None = None
+    bn_beyond: str = "error"
+    teacher_forced: bool = False
+
+
+def _validate(model, ckpt: dict, options: ExportOptions) -> None:
+    if not model.spiking:
+        raise UserError("this checkpoint holds an ANN twin; export needs a spiking model")
+    if options.layout not in LAYOUTS:
+        raise UserError(f"unknown --layout {options.layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if options.bn_beyond not in BEYOND_POLICIES:
+        raise UserError(f"unknown --bn-beyond {options.bn_beyond!r}; choose one of {', '.join(BEYOND_POLICIES)}")
+    if options.timesteps < 1 or options.batch < 1:
+        raise UserError("--timesteps and --batch must be at least 1")
+    if options.timesteps > model.timesteps and options.bn_beyond == "error":
+        raise UserError(
+            f"--timesteps {options.timesteps} exceeds the {model.timesteps} steps the checkpoint was trained with "
+            f"(BNTT holds one batch norm per step); export at most {model.timesteps} steps per call, or pass "
+            f"--bn-beyond last|cycle to say how later steps are normalized"
+        )
+
+
+def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha256: str = "") -> tuple[onnx.ModelProto, OnnxOps]:
+    """Record the model's time loop as an ONNX model (not yet checked or saved)."""
+    _validate(model, ckpt, options)
+    data = ckpt.get("data", {})
+    height = options.height or int(data.get("height", 64))
+    width = options.width or int(data.get("width", 64))
+    model = model.eval()
+    model.set_bn_beyond(options.bn_beyond)
+    names = {m: n for n, m in model.named_modules()}
+    weights = weights or FloatWeights(names)
+    g = GraphBuilder()
+    ops = OnnxOps(g, weights, teacher_forced=options.teacher_forced)
+    T, B = options.timesteps, options.batch
+    input_shape = (T, B, model.in_channels, height, width)
+    g.add_input(C.INPUT, input_shape)
+    g.add_input(C.STATE_IN + C.STEP, (1,), INT64)
+    spec = model.state_spec(B, height, width)
+    for name, shape in spec.items():
+        g.add_input(C.STATE_IN + name, shape)
+    x = Sym(g, C.INPUT, input_shape)
+    step = Sym(g, C.STATE_IN + C.STEP, (1,), INT64)
+    tensors = {name: Sym(g, C.STATE_IN + name, shape) for name, shape in spec.items()}
+    with torch.no_grad():
+        logits, tensors, done = model.unroll(ops, x, tensors, step, options.layout)
+    g.add_output(logits, C.LOGITS)
+    g.add_output(done, C.STATE_OUT + C.STEP)
+    for name in spec:
+        g.add_output(tensors[name], C.STATE_OUT + name)
+    counts = [ops.spike_counts[name] for name in model.spiking_layers]
+    unsqueezed = [g.node("Unsqueeze", [c.name, g.const([0], np.int64)])[0] for c in counts]
+    g.add_output(Sym(g, g.node("Concat", unsqueezed, axis=0)[0], (len(counts),)), C.SPIKE_COUNTS)
+
+    encoding = data.get("encoding", "poisson")
+    contract = C.ModelContract(
+        format_version=C.FORMAT_VERSION, architecture=model.arch, timesteps=T, timesteps_trained=model.timesteps,
+        bn_beyond=options.bn_beyond, layout=options.layout, encoding=encoding, input_shape=input_shape,
+        input_range=ENCODING_RANGES.get(encoding, (-1.0, 1.0)),
+        class_names=tuple(data.get("class_names") or [str(i) for i in range(model.num_classes)]),
+        leak=model.lif.leak, threshold=model.lif.threshold,
+        state=tuple(C.StateTensor(C.STEP, (1,), "int64") for _ in [0]) + tuple(C.StateTensor(n, s) for n, s in spec.items()),
+        spike_layers=tuple(model.spiking_layers), precision=weights.precision, checkpoint_sha256=sha256,
+        layers=tuple(model.conv_layers(height, width)),
+    )
+    graph = helper.make_graph(g.nodes, f"{model.arch}_{options.layout}_T{T}", g.inputs, g.outputs, g.initializers)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="edge-snn",
+                              producer_version=__import__("edge_snn").__version__)
+    proto.ir_version = 8  # readable by the ONNX Runtime and TensorRT releases JetPack 6 ships
+    helper.set_model_props(proto, contract.to_metadata())
+    return proto, ops
+
+
+def check_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Full ``onnx.checker`` and strict shape inference; returns the inferred model."""
+    onnx.checker.check_model(proto, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+    graph_inputs = {i.name for i in proto.graph.input}
+    leaked = [t.name for t in proto.graph.initializer if t.name in graph_inputs]
+    if leaked:
+        raise AssertionError(f"initializers listed as graph inputs: {leaked[:5]}")
+    return inferred
+
+
+def save_onnx_atomic(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {err.strerror}; choose a writable output path") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(proto.SerializeToString())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, options: ExportOptions, *, model=None) -> dict:
+    """Export a checkpoint file to ``output``; returns a summary (nodes, bytes, contract)."""
+    from edge_snn.training.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    if model is None:
+        model, _ = model_from_checkpoint(ckpt)
+    proto, _ = build_graph(model, ckpt, options, weights=_weights_for(model), sha256=file_sha256(checkpoint))
+    check_graph(proto)
+    save_onnx_atomic(proto, output)
+    return {"path": str(output), "nodes": len(proto.graph.node), "bytes": Path(output).stat().st_size,
+            "layout": options.layout, "timesteps": options.timesteps}
+
+
+def _weights_for(model):
+    """Float weights, or QDQ weights for a Brevitas-quantized model."""
+    names = {m: n for n, m in model.named_modules()}
+    if getattr(model, "quantized", False):
+        from edge_snn.export.qdq import QdqWeights
+
+        return QdqWeights(names)
+    return FloatWeights(names)
