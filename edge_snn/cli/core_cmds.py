@@ -1,0 +1,71 @@
+"""``edge-snn train`` and ``edge-snn eval``: thin wrappers over :mod:`edge_snn.training`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edge_snn.cli import app
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, history.json.")] = Path("runs/train"),
+    arch: Annotated[str, typer.Option(help="dl-vgg9 (Spiking-DeepLab) or fcn-vgg9 (Spiking-FCN).")] = "dl-vgg9",
+    width: Annotated[float, typer.Option(help="Channel width multiplier (1.0 = the paper's).")] = 1.0,
+    timesteps: Annotated[int, typer.Option(help="T, steps per frame (BNTT holds one BN per step).")] = 20,
+    dataset: Annotated[str, typer.Option(help="synthetic-events, synthetic-images, voc2012, ddd17, ...")] = "synthetic-events",
+    data_root: Annotated[str, typer.Option(help="Dataset folder for on-disk datasets.")] = "",
+    encoding: Annotated[str, typer.Option(help="Image encoding: poisson or direct (event data: events).")] = "poisson",
+    height: Annotated[int, typer.Option(help="Input height in pixels.")] = 64,
+    width_px: Annotated[int, typer.Option("--width-px", help="Input width in pixels.")] = 64,
+    train_samples: Annotated[int, typer.Option(help="Synthetic training scenes.")] = 512,
+    val_samples: Annotated[int, typer.Option(help="Synthetic validation scenes.")] = 64,
+    epochs: Annotated[int, typer.Option(help="Epochs (lr x0.1 at 50% and 80%).")] = 60,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    optimizer: Annotated[str, typer.Option(help="sgd or adam.")] = "sgd",
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    surrogate: Annotated[str, typer.Option(help="linear, fast-sigmoid, exponential, straight-through.")] = "linear",
+    seed: Annotated[int, typer.Option(help="Seed for weights, data order and spikes.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Save last.pt every N steps (0: epoch ends only).")] = 20,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
+    stop_after_steps: Annotated[Optional[int], typer.Option(hidden=True)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Train a spiking segmentation network with backprop through time."""
+    from edge_snn.training.config import TrainConfig
+    from edge_snn.training.trainer import train as run_training
+
+    config = TrainConfig(arch=arch, width=width, timesteps=timesteps, dataset=dataset, data_root=data_root,
+                         encoding=encoding, height=height, width_px=width_px, train_samples=train_samples,
+                         val_samples=val_samples, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                         surrogate=surrogate, seed=seed, checkpoint_every=checkpoint_every)
+    result = run_training(config, out, resume=resume, progress=not quiet, stop_after_steps=stop_after_steps)
+    if "best_miou" in result:
+        typer.echo(f"best val mIoU {result['best_miou']:.4f}; checkpoints in {out}")
+
+
+@app.command("eval")
+def evaluate_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint (.pt) written by edge-snn train.")],
+    split: Annotated[str, typer.Option(help="Split to score: val or test.")] = "test",
+    samples: Annotated[int, typer.Option(help="Synthetic scenes to score.")] = 128,
+    data_root: Annotated[str, typer.Option(help="Dataset folder for on-disk datasets.")] = "",
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores here.")] = None,
+) -> None:
+    """Score a checkpoint: mIoU (void 255 ignored), pixel accuracy, per-class IoU."""
+    from edge_snn.training.evaluate import evaluate_checkpoint
+
+    scores = evaluate_checkpoint(checkpoint, split=split, samples=samples, data_root=data_root, batch_size=batch_size)
+    typer.echo(f"mIoU {scores['miou']:.4f}  pixel accuracy {scores['pixel_accuracy']:.4f}  "
+               f"(chance mIoU {scores['chance_miou']:.4f})")
+    for name, iou in scores["iou"].items():
+        typer.echo(f"  {name:>14s}  {'-' if iou is None else f'{iou:.4f}'}")
+    if json_out:
+        from edge_snn.runtime.files import write_json_atomic
+
+        write_json_atomic(json_out, scores)

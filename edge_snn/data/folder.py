@@ -28,13 +28,9 @@ from edge_snn.data.pixels import (
     IGNORE_INDEX,
     check_normalization,
     check_size,
-    normalize_rgb,
+    load_image_pair,
     read_index_label,
-    read_rgb,
     require_dir,
-    resize_input,
-    resize_label,
-    void_out_of_range,
 )
 from edge_snn.errors import UserError
 
@@ -100,12 +96,9 @@ class ImageFolderSegmentation(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_path, label_path = self.samples[index]
-        rgb = read_rgb(image_path)
-        label = read_index_label(label_path)
-        if label.shape != rgb.shape[:2]:
-            raise UserError(f"label {label_path} is {label.shape}, image {image_path} is {rgb.shape[:2]}; they must match")
-        x = resize_input(normalize_rgb(rgb, self.normalize), self.size)
-        y = resize_label(void_out_of_range(label, self.num_classes), self.size)
+        x, y = load_image_pair(
+            image_path, label_path, num_classes=self.num_classes, normalize=self.normalize, size=self.size
+        )
         if self.augment is not None:
             x, y = self.augment(x, y)
         return x, y

@@ -122,6 +122,18 @@ def resize_label(label: torch.Tensor, size: tuple[int, int] | None) -> torch.Ten
     return out[0, 0].to(torch.int64)
 
 
+def load_image_pair(
+    image_path: Path, label_path: Path, *, num_classes: int, normalize: str, size: tuple[int, int] | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read, normalize and resize one image and its index label (shared by the image loaders)."""
+    rgb = read_rgb(image_path)
+    label = read_index_label(label_path)
+    if label.shape != rgb.shape[:2]:
+        raise UserError(f"label {label_path} is {label.shape}, image {image_path} is {rgb.shape[:2]}; sizes must match")
+    x = resize_input(normalize_rgb(rgb, normalize), size)
+    return x, resize_label(void_out_of_range(label, num_classes), size)
+
+
 def read_list_file(path: Path, layout_hint: str) -> list[list[str]]:
     """Non-empty lines of a split list, each split on whitespace."""
     if not path.is_file():

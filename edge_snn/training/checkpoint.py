@@ -37,7 +37,7 @@ MODEL_KEYS = ("arch", "in_channels", "num_classes", "timesteps", "width", "spiki
 def library_versions() -> dict[str, str]:
     import numpy
 
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    versions = {"python": platform.python_version(), "torch": str(torch.__version__), "numpy": numpy.__version__}
     from edge_snn import __version__
 
     versions["edge_snn"] = __version__

@@ -39,3 +39,29 @@ def evaluate(model, dataset, *, encoding: str, batch_size: int = 16, seed: int =
     scores = segmentation_scores(confusion, list(class_names) if class_names else None)
     scores["confusion"] = confusion.tolist()
     return scores
+
+
+def chance_miou(confusion: np.ndarray) -> float:
+    """mIoU of a predictor that guesses each class at random with the true class frequencies."""
+    freq = confusion.sum(1).astype(np.float64)
+    p = freq / max(freq.sum(), 1)
+    # expected IoU of class c: p_c^2 / (p_c + p_c - p_c^2) for an independent guess with the same marginals
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(p > 0, p * p / (2 * p - p * p), np.nan)
+    return float(np.nanmean(iou))
+
+
+def evaluate_checkpoint(checkpoint, *, split: str = "test", samples: int = 128, data_root: str = "",
+                        batch_size: int = 16) -> dict:
+    """Scores of a checkpoint on its own dataset (the synthetic scenes: ``samples`` held-out ones)."""
+    from edge_snn.training.checkpoint import model_from_checkpoint
+    from edge_snn.training.config import TrainConfig
+    from edge_snn.training.datasets import input_encoding, make_dataset
+
+    model, ckpt = model_from_checkpoint(checkpoint)
+    config = TrainConfig.from_dict({**ckpt.get("train_config", {}), **({"data_root": data_root} if data_root else {})})
+    dataset = make_dataset(config, split, num_samples=samples)
+    scores = evaluate(model, dataset, encoding=input_encoding(config, dataset), batch_size=batch_size,
+                      class_names=getattr(dataset, "class_names", None))
+    scores["chance_miou"] = chance_miou(np.asarray(scores["confusion"]))
+    return scores

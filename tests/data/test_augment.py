@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 
@@ -80,6 +82,13 @@ def test_random_draws_are_reproducible_and_varied():
     draws = [aug.sample() for _ in range(200)]
     assert {d.flip for d in draws} == {True, False}
     assert all(0.75 <= d.scale <= 1.25 and abs(d.angle_deg) <= 10 and max(map(abs, d.shift)) <= 0.1 for d in draws)
+
+
+def test_pickles_for_dataloader_workers_after_use():
+    aug = Augment(seed=1)
+    aug.sample()
+    clone = pickle.loads(pickle.dumps(aug))
+    assert clone.sample() == Augment(seed=1).sample()  # a fresh generator, same seed
 
 
 def test_bad_ranges_are_user_errors():

@@ -50,16 +50,16 @@ def test_evsegnet_shapes_scaling_pairing(make_evsegnet, trees, split_first):
 
 
 def test_evsegnet_consecutive_frames_stay_in_their_recording(make_evsegnet):
-    root = make_evsegnet({"train": names(5, 6, 7, 9) + ["rec1487779465_export_8"]})
+    root = make_evsegnet({"train": names(5, 6, 7, 9) + ["rec1487779465_export_10"]})
     ds = DDD17EvSegNet(root, "train", timesteps=3, frames="consecutive")
     order = [p.stem for p, _ in ds.samples]
-    assert order == names(5, 6, 7, 9) + ["rec1487779465_export_8"]  # by (recording, frame number)
+    assert order == names(5, 6, 7, 9) + ["rec1487779465_export_10"]  # by (recording, frame number)
     by_name = {stem: i for i, stem in enumerate(order)}
     rows = lambda x: [hot_row(x[t]) for t in range(x.shape[0])]  # noqa: E731
     assert rows(ds[by_name[f"{REC}_7"]][0]) == [5, 6, 7]
     assert rows(ds[by_name[f"{REC}_6"]][0]) == [5, 5, 6]  # padded with the recording's first frame
     assert rows(ds[by_name[f"{REC}_9"]][0]) == [9, 9, 9]  # 8 is missing: 9 starts a new run
-    assert rows(ds[by_name["rec1487779465_export_8"]][0]) == [8, 8, 8]  # other recording, not 7
+    assert rows(ds[by_name["rec1487779465_export_10"]][0]) == [10, 10, 10]  # other recording: 9 is not its past
 
 
 def test_evsegnet_resize_keeps_void(make_evsegnet):
