@@ -134,6 +134,7 @@ def save_onnx_atomic(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
     except OSError as err:
         raise UserError(f"cannot write {path}: {err.strerror}; choose a writable output path") from None
     try:

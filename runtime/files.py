@@ -19,6 +19,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
     except OSError as err:
         raise UserError(f"cannot write {path}: {err.strerror}; choose a writable output location") from None
     try:

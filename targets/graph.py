@@ -67,15 +67,13 @@ class Graph:
     opset: int
     checker_error: str | None
     inference_error: str | None
+    nodes: list[onnx.NodeProto] = field(default_factory=list)  # kept so node identity is stable
     tensors: dict[str, TensorInfo] = field(default_factory=dict)
     initializers: dict[str, TensorProto] = field(default_factory=dict)
     producer: dict[str, onnx.NodeProto] = field(default_factory=dict)
     consumers: dict[str, list[onnx.NodeProto]] = field(default_factory=dict)
     _constant_nodes: dict[str, TensorProto] = field(default_factory=dict)
-
-    @property
-    def nodes(self) -> list[onnx.NodeProto]:
-        return list(self.model.graph.node)
+    _position: dict[int, int] = field(default_factory=dict)
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -84,13 +82,35 @@ class Graph:
     def info(self, name: str) -> TensorInfo:
         return self.tensors.get(name, TensorInfo(name, None, None))
 
+    def label(self, node: onnx.NodeProto) -> str:
+        """:func:`node_label` of a node of this graph."""
+        return node_label(node, self._position.get(id(node), -1))
+
     def is_constant(self, name: str) -> bool:
         """True for initializers and outputs of Constant nodes (what the parser folds at build time)."""
         return name in self.initializers or name in self._constant_nodes
 
+    def folds_to_constant(self, name: str) -> bool:
+        """True if ``name`` is constant or computed only from constants (TensorRT folds it at build time).
+
+        Covers the Q -> DQ chains on weights and Cast/Reshape/Concat of
+        constants; random ops never fold.
+        """
+        return self._folds(name, depth=0)
+
+    def _folds(self, name: str, depth: int) -> bool:
+        if self.is_constant(name):
+            return True
+        node = self.producer.get(name)
+        if node is None or depth > 16 or node.op_type.startswith("Random") or not any(node.input):
+            return False
+        return all(self._folds(i, depth + 1) for i in node.input if i)
+
     def value(self, name: str) -> np.ndarray | None:
         """Value of a constant tensor, or None (not constant, or its data lives in an external file)."""
-        proto = self.initializers.get(name) or self._constant_nodes.get(name)
+        proto = self.initializers.get(name)
+        if proto is None:
+            proto = self._constant_nodes.get(name)
         if proto is None or proto.data_location == TensorProto.EXTERNAL:
             return None
         return numpy_helper.to_array(proto)
@@ -153,7 +173,9 @@ def _index(g: Graph) -> None:
     for init in graph.initializer:
         g.initializers[init.name] = init
         g.tensors.setdefault(init.name, TensorInfo(init.name, init.data_type, tuple(int(d) for d in init.dims)))
-    for node in graph.node:
+    g.nodes = list(graph.node)
+    for position, node in enumerate(g.nodes):
+        g._position[id(node)] = position
         for out in node.output:
             if out:
                 g.producer[out] = node

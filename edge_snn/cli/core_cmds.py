@@ -69,3 +69,15 @@ def evaluate_cmd(
         from edge_snn.runtime.files import write_json_atomic
 
         write_json_atomic(json_out, scores)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo makes.")] = Path("runs/demo"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Retrain even if a finished run is there.")] = False,
+    epochs: Annotated[Optional[int], typer.Option(help="Override the demo's epochs (smaller = faster, worse).")] = None,
+) -> None:
+    """Train, evaluate, export, run and check parity on the built-in synthetic event data."""
+    from edge_snn.demo import run_demo
+
+    run_demo(out, fresh=fresh, epochs=epochs)

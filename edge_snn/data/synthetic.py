@@ -488,8 +488,8 @@ def _dvs(log_frames: np.ndarray, thresholds, timesteps: int, rng: np.random.Gene
     n, h, w = log_frames.shape
     events = np.zeros((timesteps, 2, h, w), dtype=np.float32)
     reference = log_frames[0].copy()
-    for k in range(1, n):
-        crossings = np.trunc((log_frames[k] - reference) / thresholds)  # signed count
+    for k in range(1, n):  # the one sequential part: the reference depends on the past
+        crossings = np.trunc((log_frames[k] - reference) / thresholds)  # signed whole crossings
         reference += crossings * thresholds
         b = (k - 1) * timesteps // (n - 1)
         events[b, 0] += np.maximum(crossings, 0)

@@ -59,6 +59,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
     except OSError as err:
         raise UserError(f"cannot write checkpoint to {path}: {err.strerror}; choose a writable folder") from None
     try:

@@ -33,9 +33,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 #: Rails that measure the whole module input; the first one found is the total.
 INPUT_RAILS = ("VDD_IN", "POM_5V_IN")

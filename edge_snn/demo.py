@@ -1,0 +1,139 @@
+"""The end-to-end demo (README command 1), on the built-in synthetic event-camera data.
+
+Stages, each skipped when its output already exists (``--fresh`` redoes all):
+
+1. train a small Spiking-DeepLab (T=20) on synthetic drone scenes;
+2. evaluate it on held-out scenes, against the chance level; write PNG panels
+   (events | ground truth | prediction);
+3. export ONNX graphs ``--timesteps 20`` in both layouts, plus the T=1 step graph;
+4. run held-out scenes through ONNX Runtime (``edge-snn run``) and write masks;
+5. parity report of the PyTorch reference against the runtime.
+
+Everything lands in one folder; ``summary.json`` collects the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from edge_snn.training.config import TrainConfig
+
+DEMO_CONFIG = TrainConfig(
+    arch="dl-vgg9", width=0.125, timesteps=20, dataset="synthetic-events", height=64, width_px=64,
+    train_samples=512, val_samples=64, epochs=6, batch_size=16, optimizer="adam", lr=2e-3, seed=0,
+    checkpoint_every=8,
+)
+
+
+def _say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def _training_finished(run_dir: Path, epochs: int) -> bool:
+    history = run_dir / "history.json"
+    if not history.is_file() or not (run_dir / "best.pt").is_file():
+        return False
+    records = json.loads(history.read_text())
+    return bool(records) and records[-1]["epoch"] >= epochs
+
+
+def write_panels(model, dataset, out_dir: Path, *, count: int = 4, encoding: str = "events") -> list[str]:
+    """PNG panels: input events | ground truth | prediction, one per held-out scene."""
+    import torch
+
+    from edge_snn.runtime.images import colorize, save_png, side_by_side, to_rgb_preview
+    from edge_snn.training.evaluate import predict_batch
+
+    paths = []
+    for i in range(min(count, len(dataset))):
+        x, label = dataset[i]
+        logits = predict_batch(model, x[None], encoding=encoding, seed=i)
+        pred = logits.argmax(1)[0].numpy()
+        k = model.num_classes
+        panel = side_by_side([to_rgb_preview(x.numpy()), colorize(label.numpy(), k), colorize(pred, k)])
+        big = np.kron(panel, np.ones((4, 4, 1), dtype=np.uint8))  # 4x nearest upscale, readable at 64x64
+        path = out_dir / f"panel_{i:02d}.png"
+        save_png(path, big)
+        paths.append(str(path))
+    return paths
+
+
+def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int | None = None) -> dict:
+    import torch
+
+    from edge_snn.export.exporter import ExportOptions, export_checkpoint
+    from edge_snn.parity import format_report, run_parity
+    from edge_snn.runtime.batch_run import run_files
+    from edge_snn.runtime.files import write_bytes_atomic, write_json_atomic
+    from edge_snn.training.checkpoint import model_from_checkpoint
+    from edge_snn.training.datasets import make_dataset
+    from edge_snn.training.evaluate import evaluate_checkpoint
+    from edge_snn.training.trainer import BEST, LAST, train
+
+    out = Path(out)
+    config = DEMO_CONFIG if epochs is None else replace(DEMO_CONFIG, epochs=epochs)
+    summary: dict = {"config": config.to_dict()}
+    started = time.perf_counter()
+    run_dir = out / "train"
+    ckpt = run_dir / BEST
+
+    # 1. train
+    if fresh or not _training_finished(run_dir, config.epochs):
+        resume = (run_dir / LAST).is_file() and not fresh
+        _say(f"training {config.arch} width {config.width} T={config.timesteps} on synthetic events "
+             f"({config.train_samples} scenes, {config.epochs} epochs){' - resuming' if resume else ''}")
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+        train(config, run_dir, resume=resume)
+    else:
+        _say(f"training already done in {run_dir} (use --fresh to retrain)")
+    summary["train_seconds"] = time.perf_counter() - started
+
+    # 2. evaluate on held-out scenes + panels
+    scores = evaluate_checkpoint(ckpt, split="test", samples=128)
+    summary["test"] = {k: scores[k] for k in ("miou", "pixel_accuracy", "chance_miou", "iou")}
+    _say(f"held-out mIoU {scores['miou']:.4f} (chance {scores['chance_miou']:.4f}), pixel accuracy {scores['pixel_accuracy']:.4f}")
+    model, ck = model_from_checkpoint(ckpt)
+    test_set = make_dataset(config, "test", num_samples=8)
+    summary["panels"] = write_panels(model, test_set, out)
+    _say(f"panels: {', '.join(summary['panels'])}")
+
+    # 3. export
+    exports = {}
+    for name, options in {
+        "time_major_T20": ExportOptions(timesteps=20, layout="time-major"),
+        "layer_major_T20": ExportOptions(timesteps=20, layout="layer-major"),
+        "step_T1": ExportOptions(timesteps=1, layout="time-major"),
+    }.items():
+        exports[name] = export_checkpoint(ckpt, out / f"{name}.onnx", options, model=model)
+        _say(f"exported {exports[name]['path']}: {exports[name]['nodes']} nodes, {exports[name]['bytes'] / 1e6:.2f} MB")
+    summary["exports"] = exports
+
+    # 4. run held-out scenes through ONNX Runtime
+    inputs = out / "inputs"
+    for i in range(8):
+        x, _ = test_set[i]
+        import io
+
+        buffer = io.BytesIO()
+        np.save(buffer, x.numpy())
+        write_bytes_atomic(inputs / f"scene_{i:02d}.npy", buffer.getvalue())
+    for name in ("time_major_T20", "layer_major_T20"):
+        result = run_files(out / f"{name}.onnx", inputs, out / f"masks_{name}", progress=False)
+        summary[f"run_{name}"] = result["latency_ms"]
+        _say(f"ONNX Runtime {name}: {result['frames']} frames, mean latency {result['latency_ms']['mean']:.1f} ms -> {out / f'masks_{name}'}")
+
+    # 5. parity
+    summary["parity"] = {}
+    for name in ("time_major_T20", "layer_major_T20"):
+        report = run_parity(ckpt, out / f"{name}.onnx", frames=16)
+        summary["parity"][name] = {k: report[k] for k in ("pixel_agreement", "miou_reference", "miou_runtime", "max_logit_error", "first_divergence", "passed")}
+        _say(f"parity {name}:\n{format_report(report)}")
+    summary["total_seconds"] = time.perf_counter() - started
+    write_json_atomic(out / "summary.json", summary)
+    _say(f"done in {summary['total_seconds']:.0f} s; numbers in {out / 'summary.json'}")
+    return summary

@@ -1,0 +1,96 @@
+"""Images in and out of the runtime: loading, normalization, colored masks, overlays (PIL + numpy)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from edge_snn.errors import UserError
+from edge_snn.runtime.files import write_bytes_atomic
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def palette(num_classes: int) -> np.ndarray:
+    """The PASCAL VOC color map (bit-interleaved), ``[K, 3]`` uint8; class 0 is black."""
+    colors = np.zeros((max(num_classes, 1), 3), dtype=np.uint8)
+    for k in range(num_classes):
+        c, r, g, b = k, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        colors[k] = (r, g, b)
+    return colors
+
+
+def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """An RGB image as uint8 ``[H, W, 3]``; resized (bilinear) to ``size=(H, W)`` if given."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if size is not None and img.size != (size[1], size[0]):
+                img = img.resize((size[1], size[0]), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as err:
+        raise UserError(f"cannot read image {path}: {err}; pass a PNG or JPEG file") from None
+
+
+def normalize_image(rgb: np.ndarray) -> np.ndarray:
+    """uint8 ``[H, W, 3]`` -> float32 ``[3, H, W]`` in [-1, 1]: ``(v / 255 - 0.5) * 2``."""
+    return ((rgb.astype(np.float32) / 255.0 - 0.5) * 2.0).transpose(2, 0, 1)
+
+
+def to_rgb_preview(x: np.ndarray) -> np.ndarray:
+    """A uint8 RGB picture of a model input: an image ``[3, H, W]`` or event frames ``[T, 2, H, W]``.
+
+    Events: ON counts in red/yellow, OFF counts in blue, summed over time.
+    """
+    if x.ndim == 3 and x.shape[0] == 3:
+        return np.clip((x.transpose(1, 2, 0) * 0.5 + 0.5) * 255, 0, 255).astype(np.uint8)
+    events = x.reshape(-1, *x.shape[-3:]).sum(0) if x.ndim >= 4 else x
+    on = events[0] / max(float(events[0].max()), 1e-6)
+    off = events[1] / max(float(events[1].max()), 1e-6) if events.shape[0] > 1 else np.zeros_like(on)
+    rgb = np.stack([on, 0.6 * on, off], axis=-1)
+    return np.clip(np.sqrt(rgb) * 255, 0, 255).astype(np.uint8)
+
+
+def colorize(class_map: np.ndarray, num_classes: int) -> np.ndarray:
+    """``[H, W]`` class indices -> uint8 RGB (255 "void" shown white)."""
+    colors = palette(max(num_classes, 1))
+    out = colors[np.clip(class_map, 0, num_classes - 1)]
+    out[class_map == 255] = 255
+    return out
+
+
+def overlay(rgb: np.ndarray, mask_rgb: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    return (rgb.astype(np.float32) * (1 - alpha) + mask_rgb.astype(np.float32) * alpha).astype(np.uint8)
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_png(path: str | Path, rgb: np.ndarray) -> None:
+    """Write an RGB uint8 array as PNG, atomically."""
+    write_bytes_atomic(path, png_bytes(rgb))
+
+
+def side_by_side(panels: list[np.ndarray], gap: int = 2) -> np.ndarray:
+    """Concatenate equally tall RGB panels horizontally with a white gap."""
+    height = panels[0].shape[0]
+    spacer = np.full((height, gap, 3), 255, dtype=np.uint8)
+    parts = []
+    for i, p in enumerate(panels):
+        parts.extend([spacer] if i else [])
+        parts.append(p)
+    return np.concatenate(parts, axis=1)

@@ -1,0 +1,318 @@
+"""``edge-snn build``: an edge-snn ONNX graph to a TensorRT 10 engine plus its sidecar.
+
+A serialized engine is only valid for the TensorRT version and the GPU it was
+built on, and it forgets the ONNX metadata. So every engine gets a sidecar
+``<engine>.json`` (e.g. ``model.engine.json``) holding the TensorRT version,
+GPU name and compute capability, SHA-256 of the ONNX file and of the engine,
+the build flags, and the ONNX ``metadata_props`` dict: the runtime reads the
+model contract from it and refuses a stale or foreign engine *before*
+deserializing it (:func:`check_engine_compatible`).
+
+Precisions (``weakly typed`` network, TensorRT picks kernels per layer):
+
+- ``fp32``: FP32 kernels, TF32 switched off; a spike is a threshold
+  comparison, so TF32's 10-bit mantissa would flip spikes against the
+  reference.
+- ``fp16``: ``BuilderFlag.FP16``.
+- ``int8``: needs a graph with QuantizeLinear/DequantizeLinear nodes (QAT
+  export). TensorRT reads the scales from them (explicit quantization); no
+  calibrator exists in this project, so an FP32 graph is refused. The INT8
+  flag is still set because TensorRT 10 up to 10.11 (JetPack 6 ships 10.3)
+  requires it for weakly typed networks; layers outside Q/DQ pairs stay FP32.
+- ``best``: FP16 plus, when the graph has Q/DQ nodes, INT8 (``trtexec --best``).
+
+The first half of this module (sidecar, hashing, compatibility) is plain
+Python and tested without a GPU; the TensorRT calls are in
+:func:`build_engine` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from edge_snn.errors import UserError
+from edge_snn.runtime.files import write_bytes_atomic, write_json_atomic
+
+SIDECAR_FORMAT = "edge-snn-trt-engine"
+SIDECAR_VERSION = 1
+PRECISIONS = ("fp32", "fp16", "int8", "best")
+TIMING_CACHE_NAME = ".edge-snn-timing.cache"
+DEFAULT_WORKSPACE_MB = 1024
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+TRT_INSTALL_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPack (python3-libnvinfer); "
+                    "on x86 pip install tensorrt")
+CUDA_INSTALL_HINT = ("cuda-python is not installed (the TensorRT backend uses it for device memory): "
+                     "pip install cuda-python (a 12.x release for CUDA 12 / JetPack 6)")
+
+
+# --- plain Python: sidecar, hashes, compatibility ---------------------------
+def sidecar_path(engine_path: str | os.PathLike) -> Path:
+    """``model.engine`` -> ``model.engine.json``."""
+    return Path(str(engine_path) + ".json")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def format_capability(capability) -> str:
+    """``(8, 7)``, ``"8.7"`` or ``8.7`` -> ``"8.7"``."""
+    if isinstance(capability, (tuple, list)):
+        return f"{int(capability[0])}.{int(capability[1])}"
+    return str(capability)
+
+
+def make_sidecar(*, onnx_path, engine_path, model_sha256: str, engine_sha256: str, trt_version: str,
+                 gpu_name: str, compute_capability, flags: dict, metadata: dict[str, str],
+                 build_seconds: float = 0.0) -> dict:
+    """The sidecar dict (see the module docstring for what each field is for)."""
+    return {
+        "format": SIDECAR_FORMAT,
+        "sidecar_version": SIDECAR_VERSION,
+        "engine": Path(engine_path).name,
+        "engine_sha256": engine_sha256,
+        "model": Path(onnx_path).name,
+        "model_sha256": model_sha256,
+        "tensorrt_version": str(trt_version),
+        "gpu": {"name": str(gpu_name), "compute_capability": format_capability(compute_capability)},
+        "flags": dict(flags),
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "build_seconds": round(float(build_seconds), 3),
+        "metadata": dict(metadata),
+    }
+
+
+def write_sidecar(engine_path, sidecar: dict) -> Path:
+    path = sidecar_path(engine_path)
+    write_json_atomic(path, sidecar)
+    return path
+
+
+def read_sidecar(engine_path) -> dict:
+    """The sidecar of ``engine_path``, or a UserError saying how to get one."""
+    path = sidecar_path(engine_path)
+    rebuild = f"rebuild it with `edge-snn build MODEL.onnx -o {Path(engine_path).name}`"
+    if not path.is_file():
+        raise UserError(f"{engine_path} has no sidecar {path.name} next to it, so its TensorRT version, GPU and "
+                        f"model cannot be checked; {rebuild}")
+    try:
+        sidecar = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise UserError(f"sidecar {path} is unreadable ({err}); {rebuild}") from None
+    if not isinstance(sidecar, dict) or sidecar.get("format") != SIDECAR_FORMAT:
+        raise UserError(f"{path} is not an edge-snn engine sidecar; {rebuild}")
+    if int(sidecar.get("sidecar_version", 0)) > SIDECAR_VERSION:
+        raise UserError(f"{path} was written by a newer edge-snn (sidecar version {sidecar['sidecar_version']}); "
+                        f"upgrade edge-snn or {rebuild}")
+    missing = [k for k in ("engine_sha256", "tensorrt_version", "gpu", "metadata") if k not in sidecar]
+    if missing:
+        raise UserError(f"sidecar {path} lacks {', '.join(missing)}; {rebuild}")
+    return sidecar
+
+
+def engine_mismatches(sidecar: dict, *, trt_version: str, gpu_name: str, compute_capability,
+                      engine_sha256: str) -> list[str]:
+    """What differs between the build recorded in ``sidecar`` and this machine/file (empty: compatible)."""
+    gpu = sidecar.get("gpu", {})
+    problems = []
+    if sidecar.get("tensorrt_version") != str(trt_version):
+        problems.append(f"built with TensorRT {sidecar.get('tensorrt_version')}, this is TensorRT {trt_version}")
+    if gpu.get("compute_capability") != format_capability(compute_capability):
+        problems.append(f"built for compute capability {gpu.get('compute_capability')}, "
+                        f"this GPU is {format_capability(compute_capability)}")
+    if gpu.get("name") != str(gpu_name):
+        problems.append(f"built on GPU '{gpu.get('name')}', this is '{gpu_name}'")
+    if sidecar.get("engine_sha256") != engine_sha256:
+        problems.append("the engine file changed since its sidecar was written (SHA-256 differs)")
+    return problems
+
+
+def check_engine_compatible(sidecar: dict, *, trt_version: str, gpu_name: str, compute_capability,
+                            engine_sha256: str, engine_path: str | os.PathLike = "the engine") -> None:
+    """Raise a UserError listing every mismatch; TensorRT engines are not portable across versions or GPUs."""
+    problems = engine_mismatches(sidecar, trt_version=trt_version, gpu_name=gpu_name,
+                                 compute_capability=compute_capability, engine_sha256=engine_sha256)
+    if problems:
+        model = sidecar.get("model", "MODEL.onnx")
+        raise UserError(f"{engine_path} cannot run here: {'; '.join(problems)}. Rebuild it on this device with "
+                        f"`edge-snn build {model} -o {Path(str(engine_path)).name}`")
+
+
+def read_onnx_summary(onnx_path) -> tuple[dict[str, str], bool]:
+    """(``metadata_props`` dict, whether the graph holds Q/DQ nodes), without loading external weights."""
+    import onnx
+
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist; export one with `edge-snn export`")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:
+        raise UserError(f"{path} is not an ONNX file; pass a .onnx written by `edge-snn export`") from None
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    has_qdq = any(node.op_type in QDQ_OPS for node in proto.graph.node)
+    return metadata, has_qdq
+
+
+def resolve_flags(precision: str, *, has_qdq: bool, dla_core: int | None, model_name: str = "the model") -> dict:
+    """The builder flags for ``precision`` on a graph with/without Q/DQ nodes (UserError when impossible)."""
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and not has_qdq:
+        raise UserError(f"--int8 needs a quantized graph, but {model_name} has no QuantizeLinear/DequantizeLinear "
+                        "nodes and edge-snn has no INT8 calibrator; export a quantization-aware (QAT) checkpoint, "
+                        "or build with --fp16")
+    fp16 = precision in ("fp16", "best")
+    int8 = precision == "int8" or (precision == "best" and has_qdq)
+    if dla_core is not None and not (fp16 or int8):
+        raise UserError("DLA cores run FP16 or INT8 only; add --fp16 (or --int8 for a quantized graph) to use --dla-core")
+    return {"fp16": fp16, "int8": int8, "tf32": False if precision == "fp32" else True}
+
+
+def default_timing_cache(engine_path) -> Path:
+    return Path(engine_path).resolve().parent / TIMING_CACHE_NAME
+
+
+# --- TensorRT and CUDA (imported lazily) -------------------------------------
+def import_tensorrt():
+    try:
+        import tensorrt
+    except ImportError:
+        raise UserError(TRT_INSTALL_HINT) from None
+    return tensorrt
+
+
+def import_cudart():
+    """The CUDA runtime module of cuda-python (``cuda.bindings.runtime``; ``cuda.cudart`` before 12.6)."""
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        try:
+            from cuda import cudart
+        except ImportError:
+            raise UserError(CUDA_INSTALL_HINT) from None
+    return cudart
+
+
+def cuda_check(result, what: str):
+    """cuda-python returns ``(err, *values)``: raise on error, else return the value(s)."""
+    cudart = import_cudart()
+    err, values = result[0], result[1:]
+    if err != cudart.cudaError_t.cudaSuccess:
+        name = cudart.cudaGetErrorName(err)[1]
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        raise RuntimeError(f"CUDA error in {what}: {name}")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def gpu_info(device: int | None = None) -> tuple[str, str]:
+    """(GPU name, compute capability "major.minor") of ``device`` (default: the current one)."""
+    cudart = import_cudart()
+    if device is None:
+        device = cuda_check(cudart.cudaGetDevice(), "cudaGetDevice")
+    try:
+        props = cuda_check(cudart.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
+    except RuntimeError as err:
+        raise UserError(f"no usable CUDA device ({err}); TensorRT needs an NVIDIA GPU with a working driver") from None
+    name = props.name
+    name = name.decode(errors="replace") if isinstance(name, (bytes, bytearray)) else str(name)
+    return name.split("\x00", 1)[0].strip(), f"{props.major}.{props.minor}"
+
+
+def _logger(trt):
+    return trt.Logger(trt.Logger.WARNING)
+
+
+def _parse_onnx(trt, builder, logger, onnx_path: Path):
+    network = builder.create_network(0)  # TensorRT 10: always explicit batch; EXPLICIT_BATCH is ignored
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise UserError(f"TensorRT {trt.__version__} cannot parse {onnx_path}: {'; '.join(errors)[:800]}. "
+                        f"Check it with `edge-snn check {onnx_path.name}`")
+    return network, parser
+
+
+def _load_timing_cache(config, path: Path) -> None:
+    """Give the builder the timing cache at ``path`` (a fresh one if absent, damaged or from another build)."""
+    blob = path.read_bytes() if path.is_file() else b""
+    try:
+        cache = config.create_timing_cache(blob)
+        loaded = cache is not None and config.set_timing_cache(cache, ignore_mismatch=False)
+    except Exception:  # TensorRT raises its own types on a damaged blob
+        loaded = False
+    if not loaded:  # another TensorRT version or GPU: start over; the file is overwritten after the build
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+
+
+def build_engine(onnx_path, engine_path, *, precision: str = "fp32", dla_core: int | None = None,
+                 gpu_fallback: bool = True, timing_cache=None, workspace_mb: int = DEFAULT_WORKSPACE_MB) -> dict:
+    """Build ``engine_path`` (and ``<engine>.json``) from an edge-snn ONNX graph; returns the sidecar.
+
+    precision: ``fp32`` (default), ``fp16``, ``int8`` (Q/DQ graphs only) or ``best``.
+    dla_core: run on that DLA core (Jetson AGX/NX), with layers DLA cannot run
+        on the GPU when ``gpu_fallback`` (default True).
+    timing_cache: path of TensorRT's timing cache; default
+        ``<engine folder>/.edge-snn-timing.cache``, loaded and saved back so
+        rebuilds skip kernel timing.
+    workspace_mb: scratch memory TensorRT may use per layer (default 1024 MiB).
+    """
+    onnx_path, engine_path = Path(onnx_path), Path(engine_path)
+    metadata, has_qdq = read_onnx_summary(onnx_path)
+    flags = resolve_flags(precision, has_qdq=has_qdq, dla_core=dla_core, model_name=str(onnx_path))
+    trt = import_tensorrt()
+    gpu_name, capability = gpu_info()
+    cache_path = Path(timing_cache) if timing_cache is not None else default_timing_cache(engine_path)
+
+    logger = _logger(trt)
+    builder = trt.Builder(logger)
+    network, _parser = _parse_onnx(trt, builder, logger, onnx_path)  # the parser owns weights until the build
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
+    if not flags["tf32"]:
+        config.clear_flag(trt.BuilderFlag.TF32)
+    if flags["fp16"]:
+        config.set_flag(trt.BuilderFlag.FP16)
+    if flags["int8"]:
+        config.set_flag(trt.BuilderFlag.INT8)
+    if dla_core is not None:
+        if not 0 <= dla_core < builder.num_DLA_cores:
+            raise UserError(f"--dla-core {dla_core} does not exist: this device has {builder.num_DLA_cores} DLA "
+                            "core(s) (AGX Orin and Orin NX have 2, Orin Nano none)")
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = int(dla_core)
+        if gpu_fallback:
+            config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+    _load_timing_cache(config, cache_path)
+
+    start = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    seconds = time.perf_counter() - start
+    if serialized is None:
+        raise UserError(f"TensorRT could not build an engine from {onnx_path} at {precision} (see its log above); "
+                        "try a larger --workspace-mb, another precision, or without --dla-core")
+    engine_bytes = bytes(memoryview(serialized))
+    write_bytes_atomic(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
+    write_bytes_atomic(engine_path, engine_bytes)
+
+    sidecar = make_sidecar(
+        onnx_path=onnx_path, engine_path=engine_path, model_sha256=file_sha256(onnx_path),
+        engine_sha256=hashlib.sha256(engine_bytes).hexdigest(), trt_version=trt.__version__,
+        gpu_name=gpu_name, compute_capability=capability, metadata=metadata, build_seconds=seconds,
+        flags={"precision": precision, **flags, "dla_core": dla_core, "gpu_fallback": bool(gpu_fallback),
+               "workspace_mb": int(workspace_mb), "timing_cache": str(cache_path)},
+    )
+    write_sidecar(engine_path, sidecar)
+    return sidecar
