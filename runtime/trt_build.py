@@ -169,7 +169,7 @@ def resolve_flags(precision: str, *, has_qdq: bool, dla_core: int | None, model_
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision == "int8" and not has_qdq:
-        raise UserError(f"--int8 needs a quantized graph, but {model_name} has no QuantizeLinear/DequantizeLinear "
+        raise UserError(f"int8 precision needs a quantized graph, but {model_name} has no QuantizeLinear/DequantizeLinear "
                         "nodes and edge-snn has no INT8 calibrator; export a quantization-aware (QAT) checkpoint, "
                         "or build with --fp16")
     fp16 = precision in ("fp16", "best")
@@ -177,6 +177,28 @@ def resolve_flags(precision: str, *, has_qdq: bool, dla_core: int | None, model_
     if dla_core is not None and not (fp16 or int8):
         raise UserError("DLA cores run FP16 or INT8 only; add --fp16 (or --int8 for a quantized graph) to use --dla-core")
     return {"fp16": fp16, "int8": int8, "tf32": False if precision == "fp32" else True}
+
+
+def target_build_defaults(target) -> tuple[str, int | None]:
+    """(precision, DLA core) a target profile asks for: ``defaults.precision``, read with its ``build_flags``.
+
+    ``int8`` with ``--fp16`` among the flags means ``best`` (FP16 where a layer
+    is not quantized, as trtexec does); ``--best`` means ``best``;
+    ``--dla-core=N`` / ``--useDLACore=N`` picks a DLA core.
+    """
+    defaults = getattr(target, "defaults", None)
+    precision = str(getattr(defaults, "precision", "fp32") or "fp32")
+    flags = [str(f) for f in (getattr(defaults, "build_flags", ()) or ())]
+    if "--best" in flags or (precision == "int8" and "--fp16" in flags):
+        precision = "best"
+    dla_core = None
+    for i, flag in enumerate(flags):
+        name, _, value = flag.partition("=")
+        if name in ("--dla-core", "--useDLACore"):
+            value = value or (flags[i + 1] if i + 1 < len(flags) else "")
+            if value.isdigit():
+                dla_core = int(value)
+    return precision, dla_core
 
 
 def default_timing_cache(engine_path) -> Path:
