@@ -245,12 +245,15 @@ def _check_ops(g: Graph, ops: dict[str, dict], version: str, add: Add) -> None:
         checked = [node.input[k] for k in data_inputs(node.op_type, len(node.input))]
         if outputs_checked(node.op_type):
             checked += list(node.output)
+        bad: dict[str, list[str]] = {}
         for name in checked:
             t = g.info(name).type_name if name else None
             if t in _PLAIN_TYPES and t not in allowed:
-                add(Finding("error", "dtype-unsupported", f"{node.op_type} on {t} tensor '{name}': the TensorRT "
-                            f"{version} parser supports {node.op_type} for {', '.join(sorted(allowed))} only; "
-                            "insert a Cast or change the export", label))
+                bad.setdefault(t, []).append(f"'{name}'")
+        for t, names in bad.items():
+            add(Finding("error", "dtype-unsupported", f"{node.op_type} on {t} ({', '.join(names)}): the TensorRT "
+                        f"{version} parser supports {node.op_type} for {', '.join(sorted(allowed))} only; "
+                        "insert a Cast or change the export", label))
         for k in const_inputs.get(node.op_type, ()):
             if k < len(node.input) and node.input[k] and not g.folds_to_constant(node.input[k]):
                 add(Finding("warning", "const-input", f"input {k} ('{node.input[k]}') of {node.op_type} is computed "

@@ -195,7 +195,8 @@ def _count(g: Graph, precision: str) -> tuple[int, int, int, dict[str, int], lis
             continue
         macs += node_macs
         ops += node_ops
-        by_type[node.op_type] = by_type.get(node.op_type, 0) + node_ops
+        if node_ops:
+            by_type[node.op_type] = by_type.get(node.op_type, 0) + node_ops
         for name in [*node.input, *node.output]:
             if not name or g.folds_to_constant(name):
                 continue

@@ -17,6 +17,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click output: a user error is exactly one line on stderr, not a rich panel.
+    rich_markup_mode=None,
 )
 
 

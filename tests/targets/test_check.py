@@ -151,10 +151,12 @@ def test_uint8_inside_the_graph_fails_but_uint8_input_is_fine(save):
 
 
 def test_op_on_unsupported_type(save):
-    model = tiny_model([helper.make_node("Sqrt", ["x"], ["y"], name="isqrt")], [vi("x", TensorProto.INT32, [4])],
-                       [vi("y", TensorProto.INT32, [4])])
+    # ONNX allows Clip on int32; TensorRT's parser documents Clip for float types only.
+    model = tiny_model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="iclip")],
+                       [vi("x", TensorProto.INT32, [4])], [vi("y", TensorProto.INT32, [4])],
+                       [init("lo", 0, np.int32), init("hi", 6, np.int32)])
     f = only(check_model(save(model), load_target("orin-nano-8gb")), "dtype-unsupported")
-    assert f.node == "isqrt" and "INT32" in f.message
+    assert f.node == "iclip" and "INT32" in f.message
 
 
 def test_initializer_listed_as_input_fails(save):
@@ -276,6 +278,21 @@ def test_dla_fallbacks_of_the_snn_graph(save, quantized):
     assert "7 of" in only(report, "dla-summary").message
     # dilated convolutions (2 and 12) are inside the DLA's dilation range [1, 32]
     assert not any(f.node in ("conv1", "conv2") for f in report.findings)
+
+
+def test_dla_comparison_needs_int8_inputs_and_an_immediate_cast(save):
+    nodes = [helper.make_node("QuantizeLinear", ["u", "s", "z"], ["uq"], name="q"),
+             helper.make_node("DequantizeLinear", ["uq", "s", "z"], ["ud"], name="dq"),
+             helper.make_node("Greater", ["ud", "theta"], ["b"], name="fire"),
+             helper.make_node("Cast", ["b"], ["spk"], name="cast", to=TensorProto.FLOAT16)]
+    model = tiny_model(nodes, [vi("u", TensorProto.FLOAT, [1, 8, 4, 4])], [vi("spk", TensorProto.FLOAT16, [1, 8, 4, 4])],
+                       [init("s", 0.05), init("z", 0, np.int8), init("theta", 1.0)])
+    path = save(model)
+    int8 = check_model(path, load_target("orin-nx-16gb"), dla_core=0, precision="int8")
+    assert int8.dla_fallback_counts == () and only(int8, "dla-summary").level == "info"
+    fp16 = check_model(path, load_target("orin-nx-16gb"), dla_core=0, precision="fp16")
+    assert dict(fp16.dla_fallback_counts) == {"Greater": 1, "Cast": 1}
+    assert "only in INT8" in next(f.message for f in fp16.findings if f.node == "fire")
 
 
 def test_strict_dla_turns_fallbacks_into_errors(save):
