@@ -261,9 +261,9 @@ def _parse_onnx(trt, builder, logger, onnx_path: Path):
     network = builder.create_network(0)  # TensorRT 10: always explicit batch; EXPLICIT_BATCH is ignored
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        errors = [f"node {err.node()}: {err.desc()}" for err in map(parser.get_error, range(parser.num_errors))]
         raise UserError(f"TensorRT {trt.__version__} cannot parse {onnx_path}: {'; '.join(errors)[:800]}. "
-                        f"Check it with `edge-snn check {onnx_path.name}`")
+                        f"Check it with `edge-snn check {onnx_path.name} --target TARGET`")
     return network, parser
 
 

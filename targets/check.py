@@ -362,8 +362,7 @@ def _check_qdq_node(g: Graph, node: onnx.NodeProto, label: str, add: Add) -> Non
     rank = len(g.info(x).shape or ()) or None
     axis = int(a.get("axis", 1))
     axis = axis + rank if (rank and axis < 0) else axis
-    weights = g.is_constant(x) or (_producer_op(g, x) == "QuantizeLinear"
-                                   and g.is_constant(g.producer[x].input[0]))
+    weights = g.folds_to_constant(x)  # int8 weights, or float weights through QuantizeLinear
     if not weights:
         if op == "DequantizeLinear" and _producer_op(g, x) == "QuantizeLinear":
             return  # reported on its QuantizeLinear
@@ -403,7 +402,7 @@ def _check_dla(g: Graph, precision: str, core: int, strict: bool, add: Add) -> t
     total = len(g.nodes)
     if fallbacks:
         by_op = ", ".join(f"{op} x{n}" for op, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        add(Finding("warning" if not strict else "error", "dla-summary",
+        add(Finding(level, "dla-summary",
                     f"{len(fallbacks)} of {total} nodes would fall back from DLA core {core} to the GPU ({by_op}); "
                     "each DLA<->GPU boundary adds a copy and a new DLA loadable (at most 16 per core): build with "
                     "--allowGPUFallback, or keep the whole graph on the GPU"))

@@ -75,11 +75,9 @@ def dla_fallbacks(g: Graph, precision: str) -> list[Fallback]:
         if layer is None:
             out.append(Fallback(g.label(node), op, f"the DLA has no layer for {op}", _op_hint(hints, op)))
             continue
-        int_tensor = _integer_tensor(g, node)
-        if int_tensor:
-            name, dtype = int_tensor
-            out.append(Fallback(g.label(node), op, f"it moves the {dtype} tensor '{name}'",
-                                hints["int"].format(dtype=dtype)))
+        int_type = _integer_type(g, node)
+        if int_type:
+            out.append(Fallback(g.label(node), op, f"it moves {int_type} tensors", hints["int"].format(dtype=int_type)))
             continue
         reason, hint = _layer_reason(g, node, layer, hints, max_dim)
         if reason:
@@ -103,19 +101,20 @@ def _comparison_reason(g: Graph, node: onnx.NodeProto, precision: str) -> str | 
         if name and not g.folds_to_constant(name):
             producer = g.producer.get(name)
             if producer is None or producer.op_type != "DequantizeLinear":
-                return f"its input '{name}' is not INT8 (no DequantizeLinear in front of it)"
+                return "its inputs are not INT8 (no DequantizeLinear in front of them)"
     consumers = g.consumers.get(node.output[0], [])
     if not consumers or any(c.op_type != "Cast" for c in consumers):
         return "its bool output is not cast to FP16/INT8 right away"
     return None
 
 
-def _integer_tensor(g: Graph, node: onnx.NodeProto) -> tuple[str, str] | None:
+def _integer_type(g: Graph, node: onnx.NodeProto) -> str | None:
+    """The first integer/bool type among the node's data inputs and outputs, if any."""
     names = [node.input[k] for k in data_inputs(node.op_type, len(node.input))] + list(node.output)
     for name in names:
         t = g.info(name).type_name if name else None
         if t in _INT_TYPES:
-            return name, t
+            return t
     return None
 
 
@@ -125,7 +124,7 @@ def _layer_reason(g: Graph, node: onnx.NodeProto, layer: dict[str, Any], hints: 
     for name in [*node.input[:1], *node.output]:
         shape = g.info(name).static_shape if name else None
         if shape and len(shape) >= 3 and max(shape[-3:]) > max_dim:
-            return (f"tensor '{name}' has a dimension above {max_dim}",
+            return (f"a tensor has a dimension above {max_dim}",
                     hints["limits"].format(limit=f"dims up to {max_dim}"))
     limits = layer.get("limits", {})
     if layer["status"] == "resize":
@@ -145,7 +144,7 @@ def _layer_reason(g: Graph, node: onnx.NodeProto, layer: dict[str, Any], hints: 
     if "requires" in layer:
         runtime = [name for name in node.input[1:] if name and not g.folds_to_constant(name)]
         if runtime:
-            what = f"{layer['requires']} ('{runtime[0]}')"
+            what = layer["requires"]
             return f"its {what} is computed at run time", hints["shape"].format(what=what)
     return None, ""
 

@@ -35,6 +35,7 @@ except ModuleNotFoundError:  # Python 3.10 (JetPack 6)
     import tomli as tomllib
 
 from edge_snn.errors import UserError
+from edge_snn.targets.tables import version_key
 
 KINDS = ("jetson", "cpu", "cuda")
 BACKENDS = ("tensorrt", "onnxruntime")
@@ -272,6 +273,11 @@ def _parse(raw: dict[str, Any], f: _Fields) -> Target:
                         build_flags=f.strings(d, "build_flags", prefix="defaults."),
                         providers=f.strings(d, "providers", prefix="defaults."))
     tensorrt = f.get(raw, "tensorrt", str, required=False)
+    if tensorrt is not None:
+        try:
+            version_key(tensorrt)
+        except ValueError:
+            raise f.fail("tensorrt", f"must be a version like \"10.3\", got {tensorrt!r}") from None
     if defaults.backend == "tensorrt" and tensorrt is None:
         raise f.fail("tensorrt", "is missing: a target whose defaults.backend is 'tensorrt' must name its "
                      "TensorRT version (e.g. tensorrt = \"10.3\")")

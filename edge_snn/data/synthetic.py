@@ -10,7 +10,7 @@ change how finely the same motion is sampled):
 
 * **Background** ("ground" seen from above): a smooth low-frequency texture
   (four separable wave products, periods 14-48 px) plus a faint fine texture
-  (periods 2.5-4 px, amplitude about 0.03). The camera translates, so the whole
+  (periods 2.5-4 px, amplitude 0.02-0.03). The camera translates, so the whole
   ground drifts 4-10 px per window: sparse events where the ground has gradient.
 * **Objects**, 1..``max_objects`` per scene, each of a class with its own shape
   and texture, so a class can be told apart by local appearance:
@@ -21,7 +21,7 @@ change how finely the same motion is sampled):
   vehicle (1)   rounded box 16-28 x 10-15 px     bold stripes across it (period
                 oriented along its heading       5-7 px); drives 8-16 px / window
   person (2)    ellipse 12-18 x 15-22 px         fine isotropic speckle (cells of
-                                                 2.2-3 px); walks 2-5 px / window
+                                                 2.2-3 px); walks 3-6 px / window
   building (3)  box 18-30 px, sometimes with a   grid of dark windows (period
                 corner notch (L shape)           7-10 px); moves with the ground
                                                  plus 10-35 % parallax
@@ -204,7 +204,7 @@ class _Object:
     axis: tuple[float, float]  # unit vector of the object's local u axis
     start_scale: float  # scale at t = 0; it is 1 at t = 1
     half: tuple[float, float]  # half length (along u) and half width, px at scale 1
-    corner: float  # corner radius (vehicle) or notch fractions (building, see _object_sdf)
+    corner: float  # corner radius of the box (vehicle), px
     notch: tuple[float, float, float, float]  # building notch: sign_u, sign_v, frac_u, frac_v (0 = none)
     base: float  # mean intensity of the texture
     amp: float  # texture amplitude

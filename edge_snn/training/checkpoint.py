@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -95,13 +96,15 @@ def safe_torch_load(path: str | os.PathLike) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle.UnpicklingError, RuntimeError, EOFError, zip errors ...
-        text = str(err).splitlines()[0] if str(err) else type(err).__name__
-        if "weights_only" in str(err) or "Unsupported global" in str(err) or "GLOBAL" in str(err):
+        message = str(err)
+        found = re.search(r"(?:unsupported|Unsupported) (?:global|GLOBAL)[: ]+(?:GLOBAL )?([\w.]+)", message)
+        if found:
             raise UserError(
-                f"refusing to load {path}: it holds pickled Python objects that could run code "
-                f"({text[:160]}); only plain tensors and numbers are accepted - re-save it as a plain state dict"
+                f"refusing to load {path}: it holds a pickled Python object ({found.group(1)}) that could run code; "
+                f"only plain tensors and numbers are accepted - re-save it as a plain state dict"
             ) from None
-        raise UserError(f"{path} is not a readable checkpoint ({text[:160]}); is the file complete?") from None
+        reason = next((line.strip() for line in reversed(message.splitlines()) if line.strip() and "documentation" not in line), type(err).__name__)
+        raise UserError(f"{path} is not a readable checkpoint ({reason[:160]}); is the file complete?") from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

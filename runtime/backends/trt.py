@@ -202,10 +202,10 @@ class TensorRTRunner(Runner):
         for name, t in self.tensors.items():
             if name.startswith(STATE_OUT):
                 continue
-            key = name[len(STATE_IN):] if name.startswith(STATE_IN) else name
-            self.host[key], self.host_ptr[key] = cuda.host_array(t.shape, t.dtype)
+            # host staging per tensor; a state_in.* one also receives its state_out.* twin
+            self.host[name], self.host_ptr[name] = cuda.host_array(t.shape, t.dtype)
             if name.startswith(STATE_IN):
-                self.state_device[key] = pair = []  # filled one by one so a failure frees what exists
+                self.state_device[name[len(STATE_IN):]] = pair = []  # filled one by one: a failure frees what exists
                 pair.extend(cuda.malloc(t.nbytes) for _ in range(2))
             else:
                 self.device[name] = cuda.malloc(t.nbytes)
@@ -241,16 +241,12 @@ class TensorRTRunner(Runner):
         self._check_names(feed, wanted)
         self.generation += 1  # the state buffers are overwritten below
         for name, value in feed.items():
-            if name.startswith(STATE_IN):
-                self._upload(name, name[len(STATE_IN):], self.state_device[name[len(STATE_IN):]][0], value)
-            else:
-                self._upload(name, name, self.device[name], value)
+            is_state = name.startswith(STATE_IN)
+            self._upload(name, self.state_device[name[len(STATE_IN):]][0] if is_state else self.device[name], value)
         self._run(parity=0)
-        for name in self.state_names:
-            self.cuda.d2h(self.host_ptr[name], self.state_device[name][1], self.tensors[STATE_OUT + name].nbytes,
-                          self.stream)
+        self._download_state(parity=1)
         outputs = self._download_plain()
-        outputs.update({STATE_OUT + name: self.host[name].copy() for name in self.state_names})
+        outputs.update({STATE_OUT + name: self.host[STATE_IN + name].copy() for name in self.state_names})
         return outputs
 
     # --- streaming with device-resident state ------------------------------
@@ -260,7 +256,7 @@ class TensorRTRunner(Runner):
         self._check_names(inputs, plain)
         parity = self._claim(state)
         for name, value in inputs.items():
-            self._upload(name, name, self.device[name], value)
+            self._upload(name, self.device[name], value)
         self._run(parity)
         outputs = self._download_plain()
         if self.cuda_graph and self.graphs[parity] is None:
@@ -272,11 +268,9 @@ class TensorRTRunner(Runner):
         if not isinstance(state, DeviceState):
             return super().state_to_host(state)
         self._check_handle(state)
-        for name in self.state_names:
-            self.cuda.d2h(self.host_ptr[name], self.state_device[name][state.parity],
-                          self.tensors[STATE_IN + name].nbytes, self.stream)
+        self._download_state(state.parity)
         self.cuda.synchronize(self.stream)
-        return {STATE_IN + name: self.host[name].copy() for name in self.state_names}
+        return {STATE_IN + name: self.host[STATE_IN + name].copy() for name in self.state_names}
 
     def _claim(self, state) -> int:
         """The parity at which to run from ``state``; a host state is uploaded into set 0."""
@@ -289,7 +283,7 @@ class TensorRTRunner(Runner):
         if set(host) != set(self.state_names):
             raise UserError(f"state holds {sorted(host)}, the engine's state is {self.state_names}")
         for name, value in host.items():
-            self._upload(STATE_IN + name, name, self.state_device[name][0], value)
+            self._upload(STATE_IN + name, self.state_device[name][0], value)
         return 0
 
     def _check_handle(self, state: DeviceState) -> None:
@@ -305,13 +299,20 @@ class TensorRTRunner(Runner):
             missing, extra = sorted(wanted - set(feed)), sorted(set(feed) - wanted)
             raise UserError(f"engine inputs mismatch: missing {missing}, unknown {extra} (the engine takes {sorted(wanted)})")
 
-    def _upload(self, name: str, key: str, device_ptr: int, value) -> None:
+    def _upload(self, name: str, device_ptr: int, value) -> None:
+        """Stage ``value`` in ``name``'s pinned buffer and queue its copy to ``device_ptr``."""
         t = self.tensors[name]
         value = np.asarray(value)
         if value.shape != t.shape:
             raise UserError(f"{name} has shape {value.shape}, the engine takes {t.shape}")
-        np.copyto(self.host[key], value, casting="same_kind")
-        self.cuda.h2d(device_ptr, self.host_ptr[key], t.nbytes, self.stream)
+        np.copyto(self.host[name], value, casting="same_kind")
+        self.cuda.h2d(device_ptr, self.host_ptr[name], t.nbytes, self.stream)
+
+    def _download_state(self, parity: int) -> None:
+        """Queue copies of state set ``parity`` into the state_in.* staging buffers."""
+        for name in self.state_names:
+            key = STATE_IN + name
+            self.cuda.d2h(self.host_ptr[key], self.state_device[name][parity], self.tensors[key].nbytes, self.stream)
 
     def _set_address(self, name: str, ptr: int) -> None:
         if not self.context.set_tensor_address(name, ptr):

@@ -1,6 +1,6 @@
 """Small real ONNX graphs shaped like edge-snn's exports, built with onnx.helper.
 
-``snn_model()`` is a two-timestep spiking graph that uses every op our exported
+The ``snn_model`` fixture builds a two-timestep spiking graph that uses every op our exported
 Spiking-DeepLab/FCN graphs use: Split/Squeeze of the frame stack, dilated Conv
 (dilation 2 and 12), a per-timestep BN scale looked up with Gather by an int64
 step counter, the LIF step (Mul, Add, Greater, Cast, Sub), AveragePool 3x3/2
@@ -67,7 +67,7 @@ class _Builder:
         return self.node("DequantizeLinear", [wq, s, z], [f"{name}_dq"], f"{name}_DQ", axis=axis)
 
 
-def snn_model(*, quantized: bool = False, timesteps: int = 2, opset: int = OPSET) -> onnx.ModelProto:
+def build_snn_model(*, quantized: bool = False, timesteps: int = 2, opset: int = OPSET) -> onnx.ModelProto:
     """A valid (onnx.checker) two-timestep spiking segmentation graph; see the module docstring."""
     b = _Builder(quantized)
     T = timesteps
@@ -127,13 +127,25 @@ def snn_model(*, quantized: bool = False, timesteps: int = 2, opset: int = OPSET
     return model
 
 
-def tiny_model(nodes, inputs, outputs, inits=(), opset: int = OPSET) -> onnx.ModelProto:
+def build_tiny_model(nodes, inputs, outputs, inits=(), opset: int = OPSET) -> onnx.ModelProto:
     """A checked model from helper-made parts."""
     graph = helper.make_graph(list(nodes), "tiny", list(inputs), list(outputs), list(inits))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+@pytest.fixture
+def snn_model():
+    """``snn_model(quantized=False, timesteps=2, opset=17)``: see :func:`build_snn_model`."""
+    return build_snn_model
+
+
+@pytest.fixture
+def tiny_model():
+    """``tiny_model(nodes, inputs, outputs, inits=(), opset=17)``: a checked model from helper-made parts."""
+    return build_tiny_model
 
 
 @pytest.fixture

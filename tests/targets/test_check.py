@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from conftest import snn_model, tiny_model
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_snn.errors import UserError
@@ -37,27 +36,27 @@ def init(name, value, dtype=np.float32):
 
 @pytest.mark.parametrize("target", ORIN + ["desktop-cuda"])
 @pytest.mark.parametrize("quantized", [False, True], ids=["fp32", "qdq-int8"])
-def test_exported_snn_graph_passes_clean(save, target, quantized):
+def test_exported_snn_graph_passes_clean(snn_model, save, target, quantized):
     report = check_model(save(snn_model(quantized=quantized)), load_target(target))
     assert report.ok, report.format()
     assert codes(report, "warning") == [], report.format()
     assert report.table == ("10.15" if target == "desktop-cuda" else "10.3")
 
 
-def test_fp32_graph_for_int8_target_says_calibration_would_be_needed(save):
+def test_fp32_graph_for_int8_target_says_calibration_would_be_needed(snn_model, save):
     report = check_model(save(snn_model()), load_target("orin-nx-16gb"))
     assert only(report, "no-qdq").level == "info"
     assert "no-qdq" not in codes(check_model(save(snn_model()), load_target("orin-nx-16gb"), precision="fp16"))
 
 
-def test_onnxruntime_target_skips_tensorrt_rules(save):
+def test_onnxruntime_target_skips_tensorrt_rules(snn_model, save):
     report = check_model(save(snn_model(opset=23)), load_target("x86-cpu"))
     assert report.ok and "not-tensorrt" in codes(report) and "opset" not in codes(report)
 
 
 # --- failures the brief names ----------------------------------------------------------------------------
 
-def _uint8_q_model():
+def _uint8_q_model(tiny_model):
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["xq"], name="quant_in"),
              helper.make_node("DequantizeLinear", ["xq", "s", "zp"], ["y"], name="dequant_in")]
     return tiny_model(nodes, [vi("x", TensorProto.FLOAT, [1, 3, 8, 8])], [vi("y", TensorProto.FLOAT, [1, 3, 8, 8])],
@@ -65,8 +64,8 @@ def _uint8_q_model():
 
 
 @pytest.mark.parametrize("target", ORIN)
-def test_uint8_quantize_linear_fails_with_a_clear_message(save, target):
-    report = check_model(save(_uint8_q_model()), load_target(target))
+def test_uint8_quantize_linear_fails_with_a_clear_message(tiny_model, save, target):
+    report = check_model(save(_uint8_q_model(tiny_model)), load_target(target))
     assert not report.ok
     f = [f for f in report.errors if f.code == "qdq-uint8"]
     assert {x.node for x in f} == {"quant_in", "dequant_in"}
@@ -75,7 +74,7 @@ def test_uint8_quantize_linear_fails_with_a_clear_message(save, target):
     assert "qdq-zero-point" in codes(report, "error")
 
 
-def test_quantize_linear_without_zero_point_is_uint8(save):
+def test_quantize_linear_without_zero_point_is_uint8(tiny_model, save):
     nodes = [helper.make_node("QuantizeLinear", ["x", "s"], ["xq"], name="q"),
              helper.make_node("DequantizeLinear", ["xq", "s"], ["y"], name="dq")]
     model = tiny_model(nodes, [vi("x", TensorProto.FLOAT, [4])], [vi("y", TensorProto.FLOAT, [4])], [init("s", 0.1)])
@@ -84,7 +83,7 @@ def test_quantize_linear_without_zero_point_is_uint8(save):
 
 
 @pytest.mark.parametrize("target", ORIN)
-def test_dynamic_input_shape_fails_naming_the_input(save, target):
+def test_dynamic_input_shape_fails_naming_the_input(snn_model, save, target):
     model = snn_model()
     dim = model.graph.input[0].type.tensor_type.shape.dim[1]
     dim.Clear()
@@ -95,7 +94,7 @@ def test_dynamic_input_shape_fails_naming_the_input(save, target):
     assert "'frames'" in f.message and "'batch'" in f.message and "axis 1" in f.message
 
 
-def test_unknown_dimension_fails(save):
+def test_unknown_dimension_fails(tiny_model, save):
     model = tiny_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", TensorProto.FLOAT, [None, 3])],
                        [vi("y", TensorProto.FLOAT, [None, 3])])
     report = check_model(save(model), load_target("orin-nano-8gb"))
@@ -114,14 +113,14 @@ def test_not_an_onnx_file_is_a_user_error(tmp_path):
 
 # --- parser table rules ----------------------------------------------------------------------------------
 
-def test_opset_above_the_parser_range(save):
+def test_opset_above_the_parser_range(snn_model, save):
     model = snn_model(opset=21)
     on_jetson = check_model(save(model), load_target("agx-orin-64gb"))
     assert "9..20" in only(on_jetson, "opset").message
     assert check_model(save(model), load_target("desktop-cuda")).ok  # TensorRT 10.15 parses up to opset 24
 
 
-def test_unsupported_op_and_version_specific_support(save):
+def test_unsupported_op_and_version_specific_support(tiny_model, save):
     bad = tiny_model([helper.make_node("Det", ["x"], ["y"], name="det")], [vi("x", TensorProto.FLOAT, [2, 3, 3])],
                      [vi("y", TensorProto.FLOAT, [2])])
     assert only(check_model(save(bad), load_target("orin-nano-8gb")), "op-unsupported").node == "det"
@@ -132,7 +131,7 @@ def test_unsupported_op_and_version_specific_support(save):
     assert check_model(save(win), load_target("desktop-cuda")).ok
 
 
-def test_float64_tensor_fails(save):
+def test_float64_tensor_fails(tiny_model, save):
     model = tiny_model([helper.make_node("Cast", ["x"], ["x64"], to=TensorProto.DOUBLE, name="to64"),
                         helper.make_node("Relu", ["x64"], ["y"], name="relu")],
                        [vi("x", TensorProto.FLOAT, [4])], [vi("y", TensorProto.DOUBLE, [4])])
@@ -140,7 +139,7 @@ def test_float64_tensor_fails(save):
     assert "float64" in codes(report, "error")
 
 
-def test_uint8_inside_the_graph_fails_but_uint8_input_is_fine(save):
+def test_uint8_inside_the_graph_fails_but_uint8_input_is_fine(tiny_model, save):
     io_ok = tiny_model([helper.make_node("Cast", ["img"], ["x"], to=TensorProto.FLOAT)],
                        [vi("img", TensorProto.UINT8, [1, 3, 4, 4])], [vi("x", TensorProto.FLOAT, [1, 3, 4, 4])])
     assert check_model(save(io_ok, "io"), load_target("orin-nano-8gb")).ok
@@ -150,7 +149,7 @@ def test_uint8_inside_the_graph_fails_but_uint8_input_is_fine(save):
     assert only(check_model(save(inner, "inner"), load_target("orin-nano-8gb")), "uint8").level == "error"
 
 
-def test_op_on_unsupported_type(save):
+def test_op_on_unsupported_type(tiny_model, save):
     # ONNX allows Clip on int32; TensorRT's parser documents Clip for float types only.
     model = tiny_model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="iclip")],
                        [vi("x", TensorProto.INT32, [4])], [vi("y", TensorProto.INT32, [4])],
@@ -159,14 +158,14 @@ def test_op_on_unsupported_type(save):
     assert f.node == "iclip" and "INT32" in f.message
 
 
-def test_initializer_listed_as_input_fails(save):
+def test_initializer_listed_as_input_fails(snn_model, save):
     model = snn_model()
     w = next(i for i in model.graph.initializer if i.name == "w1")
     model.graph.input.append(vi("w1", TensorProto.FLOAT, list(w.dims)))
     assert "'w1'" in only(check_model(save(model), load_target("orin-nx-16gb")), "initializer-input").message
 
 
-def test_resize_mode_not_supported(save):
+def test_resize_mode_not_supported(snn_model, save):
     model = snn_model()
     resize = next(n for n in model.graph.node if n.op_type == "Resize")
     for a in resize.attribute:
@@ -176,14 +175,14 @@ def test_resize_mode_not_supported(save):
     assert f.node == "resize" and "cubic" in f.message
 
 
-def test_runtime_axes_are_a_warning(save):
+def test_runtime_axes_are_a_warning(tiny_model, save):
     model = tiny_model([helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="rs", keepdims=0)],
                        [vi("x", TensorProto.FLOAT, [2, 3]), vi("axes", TensorProto.INT64, [1])],
                        [vi("y", TensorProto.FLOAT, [2])])
     assert only(check_model(save(model), load_target("orin-nano-8gb")), "const-input").level == "warning"
 
 
-def test_node_count_warning(save, monkeypatch):
+def test_node_count_warning(snn_model, save, monkeypatch):
     data = check_mod.trt_data()
     monkeypatch.setitem(data["limits"], "node_count_warning", 10)
     assert "node-count" in codes(check_model(save(snn_model()), load_target("orin-nano-8gb")), "warning")
@@ -197,7 +196,7 @@ def _set_attr(node, name, value):
             a.i = value
 
 
-def test_conv_weights_quantized_on_wrong_axis(save):
+def test_conv_weights_quantized_on_wrong_axis(snn_model, save):
     model = snn_model(quantized=True)
     dq = next(n for n in model.graph.node if n.name == "w1_DQ")
     _set_attr(dq, "axis", 1)
@@ -211,7 +210,7 @@ def test_conv_weights_quantized_on_wrong_axis(save):
     assert f.node == "w1_DQ" and "axis 0" in f.message
 
 
-def test_conv_transpose_weights_need_axis_one(save):
+def test_conv_transpose_weights_need_axis_one(snn_model, save):
     model = snn_model(quantized=True)
     dq = next(n for n in model.graph.node if n.name == "w3_DQ")
     _set_attr(dq, "axis", 0)
@@ -223,7 +222,7 @@ def test_conv_transpose_weights_need_axis_one(save):
     assert "axis 1 for ConvTranspose" in f.message
 
 
-def test_nonzero_zero_point_and_bad_scale(save):
+def test_nonzero_zero_point_and_bad_scale(snn_model, save):
     model = snn_model(quantized=True)
     for t in model.graph.initializer:
         if t.name == "a1_z":
@@ -235,7 +234,7 @@ def test_nonzero_zero_point_and_bad_scale(save):
     assert {f.node for f in report.errors if f.code == "qdq-scale"} == {"a2_Q", "a2_DQ"}
 
 
-def test_per_channel_activation_quantization_fails(save):
+def test_per_channel_activation_quantization_fails(tiny_model, save):
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q", axis=1),
              helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["y"], name="dq", axis=1)]
     model = tiny_model(nodes, [vi("x", TensorProto.FLOAT, [1, 3, 4, 4])], [vi("y", TensorProto.FLOAT, [1, 3, 4, 4])],
@@ -243,7 +242,7 @@ def test_per_channel_activation_quantization_fails(save):
     assert only(check_model(save(model), load_target("orin-nano-8gb")), "qdq-activation-per-channel").node == "q"
 
 
-def test_clip_on_a_quantized_tensor_warns(save):
+def test_clip_on_a_quantized_tensor_warns(tiny_model, save):
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
              helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq"),
              helper.make_node("Clip", ["xd", "lo", "hi"], ["y"], name="clip")]
@@ -253,7 +252,7 @@ def test_clip_on_a_quantized_tensor_warns(save):
     assert report.ok and only(report, "qdq-clip").node == "clip"
 
 
-def test_conv_with_dq_on_weights_only_runs_in_float(save):
+def test_conv_with_dq_on_weights_only_runs_in_float(snn_model, save):
     model = snn_model(quantized=True)
     conv = next(n for n in model.graph.node if n.name == "conv1")
     conv.input[0] = "x0"  # bypass the activation Q/DQ
@@ -265,7 +264,7 @@ def test_conv_with_dq_on_weights_only_runs_in_float(save):
 # --- DLA ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("quantized", [False, True])
-def test_dla_fallbacks_of_the_snn_graph(save, quantized):
+def test_dla_fallbacks_of_the_snn_graph(snn_model, save, quantized):
     report = check_model(save(snn_model(quantized=quantized)), load_target("agx-orin-64gb"), dla_core=1)
     assert report.ok and report.dla_core == 1
     counts = dict(report.dla_fallback_counts)
@@ -280,7 +279,7 @@ def test_dla_fallbacks_of_the_snn_graph(save, quantized):
     assert not any(f.node in ("conv1", "conv2") for f in report.findings)
 
 
-def test_dla_comparison_needs_int8_inputs_and_an_immediate_cast(save):
+def test_dla_comparison_needs_int8_inputs_and_an_immediate_cast(tiny_model, save):
     nodes = [helper.make_node("QuantizeLinear", ["u", "s", "z"], ["uq"], name="q"),
              helper.make_node("DequantizeLinear", ["uq", "s", "z"], ["ud"], name="dq"),
              helper.make_node("Greater", ["ud", "theta"], ["b"], name="fire"),
@@ -295,13 +294,13 @@ def test_dla_comparison_needs_int8_inputs_and_an_immediate_cast(save):
     assert "only in INT8" in next(f.message for f in fp16.findings if f.node == "fire")
 
 
-def test_strict_dla_turns_fallbacks_into_errors(save):
+def test_strict_dla_turns_fallbacks_into_errors(snn_model, save):
     report = check_model(save(snn_model()), load_target("orin-nx-16gb"), strict_dla=True)
     assert not report.ok and report.dla_core == 0
     assert set(codes(report, "error")) == {"dla-fallback", "dla-summary"}
 
 
-def test_dla_rejects_fp32_and_missing_cores(save):
+def test_dla_rejects_fp32_and_missing_cores(snn_model, save):
     path = save(snn_model())
     assert only(check_model(path, load_target("agx-orin-64gb"), precision="fp32", use_dla=True),
                 "dla-precision").level == "warning"
@@ -311,7 +310,7 @@ def test_dla_rejects_fp32_and_missing_cores(save):
         check_model(path, load_target("agx-orin-64gb"), dla_core=2)
 
 
-def test_dla_conv_limits(save):
+def test_dla_conv_limits(tiny_model, save):
     w = np.zeros((4, 4, 3, 3), np.float32)
     conv = helper.make_node("Conv", ["x", "w"], ["y"], name="wide", dilations=[40, 40], pads=[40, 40, 40, 40])
     model = tiny_model([conv], [vi("x", TensorProto.FLOAT, [1, 4, 8, 8])], [vi("y", TensorProto.FLOAT, [1, 4, 8, 8])],
@@ -321,8 +320,8 @@ def test_dla_conv_limits(save):
     assert f.node == "wide" and "dilation [40, 40]" in f.message and "[1, 32]" in f.message
 
 
-def test_report_format_lists_findings_and_verdict(save):
-    text = check_model(save(_uint8_q_model()), load_target("orin-nx-16gb")).format()
+def test_report_format_lists_findings_and_verdict(tiny_model, save):
+    text = check_model(save(_uint8_q_model(tiny_model)), load_target("orin-nx-16gb")).format()
     assert text.splitlines()[0].startswith("check ") and "TensorRT 10.3" in text
     assert "error   [qdq-uint8] quant_in:" in text
     assert text.splitlines()[-1].startswith("result: FAIL (")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import snn_model, tiny_model
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
@@ -27,7 +26,7 @@ def test_targets_list_and_show():
     assert res.exit_code == 0 and "TensorRT 10.3" in res.output and "2 cores" in res.output
 
 
-def test_targets_estimate(tmp_path):
+def test_targets_estimate(snn_model, tmp_path):
     path = tmp_path / "snn.onnx"
     path.write_bytes(snn_model().SerializeToString())
     res = run("targets", "estimate", path, "--target", "agx-orin-64gb", "--precision", "fp16")
@@ -36,7 +35,7 @@ def test_targets_estimate(tmp_path):
     assert res.exit_code == 0 and "DLA" in res.output
 
 
-def test_check_exit_codes(tmp_path):
+def test_check_exit_codes(tiny_model, snn_model, tmp_path):
     clean = tmp_path / "clean.onnx"
     clean.write_bytes(snn_model(quantized=True).SerializeToString())
     res = run("check", clean, "--target", "orin-nano-8gb")
@@ -64,7 +63,7 @@ def test_check_exit_codes(tmp_path):
     (["--target", "orin-nano-8gb", "--dla-core", "0"], "has no DLA"),
     (["--target", "orin-nano-8gb", "--precision", "int4"], "unknown precision"),
 ])
-def test_user_errors_exit_2(tmp_path, args, message):
+def test_user_errors_exit_2(snn_model, tmp_path, args, message):
     path = tmp_path / "snn.onnx"
     path.write_bytes(snn_model().SerializeToString())
     res = run("check", path, *args)

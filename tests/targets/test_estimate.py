@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import snn_model, tiny_model
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_snn.errors import UserError
@@ -19,15 +18,15 @@ def w(name, shape):
     return numpy_helper.from_array(np.zeros(shape, np.float32), name)
 
 
-def conv_model(c_in=3, c_out=4, hw=8):
+def conv_model(tiny_model, c_in=3, c_out=4, hw=8):
     conv = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])
     return tiny_model([conv], [vi("x", [1, c_in, hw, hw])], [vi("y", [1, c_out, hw, hw])],
                       [w("w", [c_out, c_in, 3, 3])])
 
 
-def test_conv_counts_and_memory_bound_floor(save):
+def test_conv_counts_and_memory_bound_floor(tiny_model, save):
     nano = load_target("orin-nano-8gb")
-    e = estimate_floor(save(conv_model()), nano, "fp16")
+    e = estimate_floor(save(conv_model(tiny_model)), nano, "fp16")
     # MACs = N * C_out * H_out * W_out * C_in * k_h * k_w = 1 * 4 * 8 * 8 * 3 * 3 * 3
     assert e.macs == 6912 and e.ops == 2 * 6912
     # weights 4*3*3*3 at 2 bytes; activations: read x (192) + write y (256) at 2 bytes
@@ -38,14 +37,15 @@ def test_conv_counts_and_memory_bound_floor(save):
     assert (e.engine, e.precision, e.timesteps) == ("gpu", "fp16", None)
 
 
-def test_large_conv_is_compute_bound_at_int8(save):
-    e = estimate_floor(save(conv_model(c_in=256, c_out=256, hw=32)), load_target("orin-nano-8gb"), "int8")
+def test_large_conv_is_compute_bound_at_int8(tiny_model, save):
+    big = save(conv_model(tiny_model, c_in=256, c_out=256, hw=32))
+    e = estimate_floor(big, load_target("orin-nano-8gb"), "int8")
     assert e.macs == 256 * 32 * 32 * 256 * 9
     assert e.weight_bytes == 256 * 256 * 9  # one byte per INT8 weight
     assert e.bound == "compute" and e.floor_s == pytest.approx(e.ops / 33.5e12)
 
 
-def test_conv_transpose_counts_from_the_input_side(save):
+def test_conv_transpose_counts_from_the_input_side(tiny_model, save):
     ct = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", strides=[2, 2])
     model = tiny_model([ct], [vi("x", [1, 2, 4, 4])], [vi("y", [1, 3, 9, 9])], [w("w", [2, 3, 3, 3])])
     e = estimate_floor(save(model), load_target("agx-orin-64gb"), "fp32")
@@ -53,7 +53,7 @@ def test_conv_transpose_counts_from_the_input_side(save):
     assert e.macs == 32 * 27
 
 
-def test_gemm_elementwise_free_and_move_ops(save):
+def test_gemm_elementwise_free_and_move_ops(tiny_model, save):
     nodes = [helper.make_node("Gemm", ["a", "b"], ["g"], name="fc"),
              helper.make_node("Relu", ["g"], ["r"], name="act"),
              helper.make_node("Reshape", ["r", "shape"], ["f"], name="flat"),
@@ -70,7 +70,7 @@ def test_gemm_elementwise_free_and_move_ops(save):
     assert e.weight_bytes == 15 * 4 + 8
 
 
-def test_per_call_and_per_timestep_from_metadata(save):
+def test_per_call_and_per_timestep_from_metadata(snn_model, save):
     e = estimate_floor(save(snn_model(quantized=True)), load_target("orin-nx-16gb"))
     assert e.timesteps == 2 and e.precision == "int8"
     assert e.per_timestep_s == pytest.approx(e.floor_s / 2)
@@ -78,7 +78,7 @@ def test_per_call_and_per_timestep_from_metadata(save):
     assert "per call" in text and "T=2" in text and "per timestep" in text and not e.uncounted
 
 
-def test_dla_and_cpu_engines(save):
+def test_dla_and_cpu_engines(snn_model, save):
     path = save(snn_model())
     agx = load_target("agx-orin-64gb")
     dla = estimate_floor(path, agx, "int8", engine="dla")
@@ -94,7 +94,7 @@ def test_dla_and_cpu_engines(save):
         estimate_floor(path, agx, "int4")
 
 
-def test_bad_timesteps_metadata_is_a_user_error(save):
+def test_bad_timesteps_metadata_is_a_user_error(snn_model, save):
     model = snn_model()
     helper.set_model_props(model, {"edge_snn.timesteps": "twenty"})
     with pytest.raises(UserError, match="edge_snn.timesteps"):

@@ -93,6 +93,7 @@ def test_malformed_toml_names_the_file(tmp_path):
     ("defaults.precision", 'precision = "int8"', 'precision = "int4"'),
     ("dla.cores", "cores = 2", 'cores = "two"'),
     ("python", 'python = "3.10"', ""),
+    ("tensorrt", 'tensorrt = "10.3"', 'tensorrt = "ten"'),
 ])
 def test_missing_or_wrong_field_names_file_and_field(tmp_path, field, old, new):
     text = (profiles_dir() / "agx-orin-64gb.toml").read_text()
