@@ -9,41 +9,47 @@ from typing import Annotated, Optional
 import typer
 
 from edge_snn.cli import app
+from edge_snn.training.config import TrainConfig
+
+_DEFAULTS = TrainConfig()  # shown in --help; options default to None so a config file can fill them
 
 
 @app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, history.json.")] = Path("runs/train"),
-    arch: Annotated[str, typer.Option(help="dl-vgg9 (Spiking-DeepLab) or fcn-vgg9 (Spiking-FCN).")] = "dl-vgg9",
-    width: Annotated[float, typer.Option(help="Channel width multiplier (1.0 = the paper's).")] = 1.0,
-    timesteps: Annotated[int, typer.Option(help="T, steps per frame (BNTT holds one BN per step).")] = 20,
-    dataset: Annotated[str, typer.Option(help="synthetic-events, synthetic-images, voc2012, ddd17, ...")] = "synthetic-events",
-    data_root: Annotated[str, typer.Option(help="Dataset folder for on-disk datasets.")] = "",
-    encoding: Annotated[str, typer.Option(help="Image encoding: poisson or direct (event data: events).")] = "poisson",
-    height: Annotated[int, typer.Option(help="Input height in pixels.")] = 64,
-    width_px: Annotated[int, typer.Option("--width-px", help="Input width in pixels.")] = 64,
-    train_samples: Annotated[int, typer.Option(help="Synthetic training scenes.")] = 512,
-    val_samples: Annotated[int, typer.Option(help="Synthetic validation scenes.")] = 64,
-    epochs: Annotated[int, typer.Option(help="Epochs (lr x0.1 at 50% and 80%).")] = 60,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
-    optimizer: Annotated[str, typer.Option(help="sgd or adam.")] = "sgd",
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
-    surrogate: Annotated[str, typer.Option(help="linear, fast-sigmoid, exponential, straight-through.")] = "linear",
-    seed: Annotated[int, typer.Option(help="Seed for weights, data order and spikes.")] = 0,
-    checkpoint_every: Annotated[int, typer.Option(help="Save last.pt every N steps (0: epoch ends only).")] = 20,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of TrainConfig fields (see configs/); options given here override it.")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="dl-vgg9 (Spiking-DeepLab) or fcn-vgg9 (Spiking-FCN).", show_default=str(_DEFAULTS.arch))] = None,
+    width: Annotated[Optional[float], typer.Option(help="Channel width multiplier (1.0 = the paper's).", show_default=str(_DEFAULTS.width))] = None,
+    timesteps: Annotated[Optional[int], typer.Option(help="T, steps per frame (BNTT holds one BN per step).", show_default=str(_DEFAULTS.timesteps))] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="synthetic-events, synthetic-images, voc2012, ddd17, ...", show_default=str(_DEFAULTS.dataset))] = None,
+    data_root: Annotated[Optional[str], typer.Option(help="Dataset folder for on-disk datasets.")] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="Image encoding: poisson or direct (event data: events).", show_default=str(_DEFAULTS.encoding))] = None,
+    height: Annotated[Optional[int], typer.Option(help="Input height in pixels.", show_default=str(_DEFAULTS.height))] = None,
+    width_px: Annotated[Optional[int], typer.Option("--width-px", help="Input width in pixels.", show_default=str(_DEFAULTS.width_px))] = None,
+    train_samples: Annotated[Optional[int], typer.Option(help="Synthetic training scenes.", show_default=str(_DEFAULTS.train_samples))] = None,
+    val_samples: Annotated[Optional[int], typer.Option(help="Synthetic validation scenes.", show_default=str(_DEFAULTS.val_samples))] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (lr x0.1 at 50% and 80%).", show_default=str(_DEFAULTS.epochs))] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size.", show_default=str(_DEFAULTS.batch_size))] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="sgd or adam.", show_default=str(_DEFAULTS.optimizer))] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate.", show_default=str(_DEFAULTS.lr))] = None,
+    surrogate: Annotated[Optional[str], typer.Option(help="linear, fast-sigmoid, exponential, straight-through.", show_default=str(_DEFAULTS.surrogate))] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for weights, data order and spikes.", show_default=str(_DEFAULTS.seed))] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(help="Save last.pt every N steps (0: epoch ends only).", show_default=str(_DEFAULTS.checkpoint_every))] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
     stop_after_steps: Annotated[Optional[int], typer.Option(hidden=True)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Train a spiking segmentation network with backprop through time."""
-    from edge_snn.training.config import TrainConfig
+    from edge_snn.training.config_file import load_config_file, merge
     from edge_snn.training.trainer import train as run_training
 
-    config = TrainConfig(arch=arch, width=width, timesteps=timesteps, dataset=dataset, data_root=data_root,
-                         encoding=encoding, height=height, width_px=width_px, train_samples=train_samples,
-                         val_samples=val_samples, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                         surrogate=surrogate, seed=seed, checkpoint_every=checkpoint_every)
-    result = run_training(config, out, resume=resume, progress=not quiet, stop_after_steps=stop_after_steps)
+    # Options default to None so that only those given explicitly override the config file.
+    cli_values = dict(arch=arch, width=width, timesteps=timesteps, dataset=dataset, data_root=data_root,
+                      encoding=encoding, height=height, width_px=width_px, train_samples=train_samples,
+                      val_samples=val_samples, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                      surrogate=surrogate, seed=seed, checkpoint_every=checkpoint_every)
+    train_config = merge(load_config_file(config) if config else {}, cli_values)
+    result = run_training(train_config, out, resume=resume, progress=not quiet, stop_after_steps=stop_after_steps)
     if "best_miou" in result:
         typer.echo(f"best val mIoU {result['best_miou']:.4f}; checkpoints in {out}")
 

@@ -84,6 +84,8 @@ def save_checkpoint(path, model, *, data: dict, **fields: Any) -> None:
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "versions": library_versions(),
     }
+    if getattr(model, "quantization", None):
+        payload["quantization"] = model.quantization
     payload.update(fields)
     atomic_torch_save(payload, path)
 
@@ -129,6 +131,11 @@ def model_from_checkpoint(path_or_ckpt) -> tuple[Any, dict]:
 
     ckpt = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
     model = build_model(**{k: ckpt["model"][k] for k in MODEL_KEYS})
+    if ckpt.get("quantization"):
+        from edge_snn.quantize import quantize_structure
+
+        q = ckpt["quantization"]
+        quantize_structure(model, q["inputs"], weight_bits=q["weight_bits"])
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:

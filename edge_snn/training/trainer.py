@@ -24,7 +24,7 @@ from edge_snn.encoding import encode_batch
 from edge_snn.errors import UserError
 from edge_snn.models import build_model
 from edge_snn.runtime.encoding import frame_seed
-from edge_snn.training.checkpoint import load_checkpoint, save_checkpoint
+from edge_snn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from edge_snn.training.config import TrainConfig
 from edge_snn.training.datasets import input_channels, input_encoding, make_dataset
 from edge_snn.training.evaluate import evaluate
@@ -60,11 +60,13 @@ def data_info(config: TrainConfig, dataset, encoding: str) -> dict:
 
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-          stop_after_steps: int | None = None) -> dict:
+          stop_after_steps: int | None = None, model=None) -> dict:
     """Train (or resume) into ``out_dir``; returns the final metrics.
 
     ``stop_after_steps`` ends the process's work after that many optimizer
-    steps (a controlled interruption, used to test resuming).
+    steps (a controlled interruption, used to test resuming). ``model``
+    starts from a given network (quantization-aware fine-tuning) instead of
+    a fresh one.
     """
     out = Path(out_dir)
     try:
@@ -82,14 +84,16 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
     val_set = make_dataset(config, "val")
     encoding = input_encoding(config, train_set)
     torch.manual_seed(config.seed)
-    model = build_model(config.arch, in_channels=input_channels(train_set), num_classes=train_set.num_classes,
-                        timesteps=config.timesteps, width=config.width, leak=config.leak,
-                        threshold=config.threshold, surrogate=config.surrogate)
+    if ckpt is not None:
+        model, _ = model_from_checkpoint(ckpt)  # rebuilds quantized layers too
+    elif model is None:
+        model = build_model(config.arch, in_channels=input_channels(train_set), num_classes=train_set.num_classes,
+                            timesteps=config.timesteps, width=config.width, leak=config.leak,
+                            threshold=config.threshold, surrogate=config.surrogate)
     optimizer = _optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
     epoch, step_in_epoch, history, best = 0, 0, [], -1.0
     if ckpt is not None:
-        model.load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         epoch, step_in_epoch = ckpt["epoch"], ckpt["step_in_epoch"]
