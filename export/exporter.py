@@ -75,8 +75,7 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
     width = options.width or int(data.get("width", 64))
     model = model.eval()
     model.set_bn_beyond(options.bn_beyond)
-    names = {m: n for n, m in model.named_modules()}
-    weights = weights or FloatWeights(names)
+    weights = weights or _weights_for(model)
     g = GraphBuilder()
     ops = OnnxOps(g, weights, teacher_forced=options.teacher_forced)
     T, B = options.timesteps, options.batch
