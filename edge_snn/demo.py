@@ -7,7 +7,9 @@ Stages, each skipped when its output already exists (``--fresh`` redoes all):
    (events | ground truth | prediction);
 3. export ONNX graphs ``--timesteps 20`` in both layouts, plus the T=1 step graph;
 4. run held-out scenes through ONNX Runtime (``edge-snn run``) and write masks;
-5. parity report of the PyTorch reference against the runtime.
+5. parity report of the PyTorch reference against the runtime;
+6. INT8: Brevitas post-training quantization, QDQ export, parity against the
+   quantized reference, and the static TensorRT check for the Orin targets.
 
 Everything lands in one folder; ``summary.json`` collects the numbers.
 """
@@ -61,6 +63,32 @@ def write_panels(model, dataset, out_dir: Path, *, count: int = 4, encoding: str
         save_png(path, big)
         paths.append(str(path))
     return paths
+
+
+def run_int8_stage(ckpt: Path, out: Path) -> dict:
+    from edge_snn.export.exporter import ExportOptions, export_checkpoint
+    from edge_snn.parity import format_report, run_parity
+    from edge_snn.targets import check_model, load_target
+    from edge_snn.training.quantize_run import quantize_checkpoint
+
+    qckpt = out / "int8.pt"
+    metrics = quantize_checkpoint(ckpt, qckpt, method="ptq", calibration_samples=64, eval_samples=128, progress=False)
+    _say(f"INT8 PTQ: mIoU float {metrics['miou_float']:.4f} -> int8 {metrics['miou_quantized']:.4f} "
+         f"({(metrics['miou_quantized'] - metrics['miou_float']) * 100:+.2f} points)")
+    result = {"quantization": metrics, "parity": {}, "check": {}}
+    for layout in ("time-major", "layer-major"):
+        path = out / f"int8_{layout.replace('-', '_')}_T20.onnx"
+        export_checkpoint(qckpt, path, ExportOptions(timesteps=20, layout=layout))
+        report = run_parity(qckpt, path, frames=16, teacher_forced=False)
+        result["parity"][layout] = {k: report[k] for k in ("pixel_agreement", "miou_reference", "miou_runtime", "passed")}
+        _say(f"INT8 parity {layout}: pixel agreement {report['pixel_agreement'] * 100:.3f}%, "
+             f"{'PASS' if report['passed'] else 'FAIL'}")
+        for target in ("orin-nano-8gb", "orin-nx-16gb", "agx-orin-64gb"):
+            check = check_model(path, load_target(target))
+            result["check"][f"{layout}/{target}"] = {"ok": check.ok, "errors": len(check.errors), "warnings": len(check.warnings)}
+        _say(f"edge-snn check {path.name}: " + ", ".join(
+            f"{t}: {'OK' if result['check'][f'{layout}/{t}']['ok'] else 'FAIL'}" for t in ("orin-nano-8gb", "orin-nx-16gb", "agx-orin-64gb")))
+    return result
 
 
 def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int | None = None) -> dict:
@@ -133,6 +161,8 @@ def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int 
         report = run_parity(ckpt, out / f"{name}.onnx", frames=16)
         summary["parity"][name] = {k: report[k] for k in ("pixel_agreement", "miou_reference", "miou_runtime", "max_logit_error", "first_divergence", "passed")}
         _say(f"parity {name}:\n{format_report(report)}")
+    # 6. INT8
+    summary["int8"] = run_int8_stage(ckpt, out)
     summary["total_seconds"] = time.perf_counter() - started
     write_json_atomic(out / "summary.json", summary)
     _say(f"done in {summary['total_seconds']:.0f} s; numbers in {out / 'summary.json'}")
