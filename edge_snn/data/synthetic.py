@@ -11,7 +11,7 @@ change how finely the same motion is sampled):
 * **Background** ("ground" seen from above): a smooth low-frequency texture
   (four separable wave products, periods 14-48 px) plus a faint fine texture
   (periods 2.5-4 px, amplitude 0.02-0.03). The camera translates, so the whole
-  ground drifts 4-10 px per window: sparse events where the ground has gradient.
+  ground drifts 3-8 px per window: sparse events where the ground has gradient.
 * **Objects**, 1..``max_objects`` per scene, each of a class with its own shape
   and texture, so a class can be told apart by local appearance:
 
@@ -120,14 +120,20 @@ class SceneConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise UserError(f"synthetic scene: {name} must be an integer >= {low}, got {value!r}")
-        if not (np.isfinite(self.contrast_threshold) and self.contrast_threshold > 0):
-            raise UserError(f"synthetic scene: contrast_threshold must be > 0 (log units, e.g. 0.15), "
-                            f"got {self.contrast_threshold!r}")
-        if not 0.0 <= self.noise_rate <= 1.0:
-            raise UserError(f"synthetic scene: noise_rate is events per pixel per frame and must be in "
-                            f"[0, 1], got {self.noise_rate!r}")
-        if not 0.0 <= self.threshold_jitter < 1.0:
-            raise UserError(f"synthetic scene: threshold_jitter must be in [0, 1), got {self.threshold_jitter!r}")
+        _check_dvs_parameters("synthetic scene", self.contrast_threshold, self.noise_rate, self.threshold_jitter)
+
+
+def _check_dvs_parameters(where: str, contrast_threshold, noise_rate, threshold_jitter) -> None:
+    def real(value) -> bool:
+        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+    if not (real(contrast_threshold) and 0 < contrast_threshold < np.inf):
+        raise UserError(f"{where}: contrast_threshold must be > 0 (log units, e.g. 0.15), got {contrast_threshold!r}")
+    if not (real(noise_rate) and 0 <= noise_rate <= 1):
+        raise UserError(f"{where}: noise_rate is events per pixel per frame and must be in [0, 1] "
+                        f"(e.g. 0.002), got {noise_rate!r}")
+    if not (real(threshold_jitter) and 0 <= threshold_jitter < 1):
+        raise UserError(f"{where}: threshold_jitter must be in [0, 1) (e.g. 0.03), got {threshold_jitter!r}")
 
 
 # ----------------------------------------------------------------------------
@@ -175,9 +181,9 @@ def _log(x: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _log_table() -> np.ndarray:
-    """``_log(level + LOG_EPS)`` for every 12-bit frame level, as float64 [4096]."""
+    """``_log(level + LOG_EPS)`` for every 12-bit frame level, as float32 [4096]."""
     levels = (np.arange(_ADC_LEVELS + 1, dtype=np.float32) / np.float32(_ADC_LEVELS)).astype(np.float64)
-    table = _log(levels + LOG_EPS)
+    table = _log(levels + LOG_EPS).astype(np.float32)
     table.setflags(write=False)
     return table
 
@@ -259,14 +265,14 @@ def _sample_object(rng: np.random.Generator, cls: int, *, height: int, width: in
         amp = float(rng.uniform(0.18, 0.25)) * (-1 if bright else 1)
         period = max(float(rng.uniform(5, 7) * s), 3.0)
         tint = _pick_tint(rng, _VEHICLE_TINTS)
-        radius = float(np.hypot(*half))
+        radius = float(np.sqrt(half[0] ** 2 + half[1] ** 2))  # not hypot: libm, may differ by 1 ulp
     elif cls == _PERSON:
         half = (float(rng.uniform(7.5, 11) * s), float(rng.uniform(6, 9) * s))
         direction = _unit_vector(rng)
         speed = float(rng.uniform(3, 6) * s)
         velocity = (ego[0] + speed * direction[0], ego[1] + speed * direction[1])
         base = float(rng.uniform(0.35, 0.65))
-        amp = float(rng.uniform(0.3, 0.4))
+        amp = float(rng.uniform(0.35, 0.45))
         period = max(float(rng.uniform(2.2, 3.0) * s), 1.6)
         cells = int(np.ceil(2 * half[0] / period)) + 3
         speckle = rng.uniform(-1, 1, size=(cells, cells)).astype(np.float32)
@@ -283,7 +289,7 @@ def _sample_object(rng: np.random.Generator, cls: int, *, height: int, width: in
         amp = float(rng.uniform(0.25, 0.35))
         period = max(float(rng.uniform(7, 10) * s), 4.0)
         tint = _pick_tint(rng, _BUILDING_TINTS)
-        radius = float(np.hypot(*half))
+        radius = float(np.sqrt(half[0] ** 2 + half[1] ** 2))  # not hypot: libm, may differ by 1 ulp
     else:  # pragma: no cover - classes come from rng.integers(1, 4)
         raise AssertionError(cls)
     return _Object(cls=cls, end=end, velocity=velocity, axis=axis, start_scale=start_scale, half=half,
@@ -295,7 +301,7 @@ def _sample_scene(rng: np.random.Generator, config: SceneConfig) -> _Scene:
     h, w = config.height, config.width
     s = min(h, w) / _REF_SIZE
     ego_dir = _unit_vector(rng)
-    ego_speed = float(rng.uniform(4, 10) * s)
+    ego_speed = float(rng.uniform(3, 8) * s)
     ego = (ego_speed * ego_dir[0], ego_speed * ego_dir[1])
     mean = float(rng.uniform(0.4, 0.6))
     # Low-frequency ground (periods 14-48 px) and faint fine texture (2.5-4 px).
@@ -369,7 +375,9 @@ def _object_texture(obj: _Object, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return obj.base + obj.amp * _square(u / p + obj.phase[0], p / 2.5)
     if obj.cls == _BUILDING:  # grid of dark windows / roof units
         sharp = p / 2.5
-        windows = np.clip(sharp * _wave(u / p + obj.phase[0]), 0, 1) * np.clip(sharp * _wave(v / p + obj.phase[1]), 0, 1)
+        across = np.clip(sharp * _wave(u / p + obj.phase[0]), 0, 1)
+        along = np.clip(sharp * _wave(v / p + obj.phase[1]), 0, 1)
+        windows = across * along
         return obj.base - obj.amp * windows
     # person: bilinear value noise on cells of size p (clothes, hair, bags)
     grid = obj.speckle
@@ -425,15 +433,13 @@ def _render(scene: _Scene, times: np.ndarray, *, rgb: bool) -> np.ndarray:
         else:
             color = gray[:, None]
         size = gray.shape[-1]
-        for k in range(len(times)):
-            ya, yb = max(int(y0[k]), 0), min(int(y0[k]) + size, h)
-            xa, xb = max(int(x0[k]), 0), min(int(x0[k]) + size, w)
-            if ya >= yb or xa >= xb:
-                continue
-            wy = slice(ya - int(y0[k]), yb - int(y0[k]))
-            wx = slice(xa - int(x0[k]), xb - int(x0[k]))
-            region = out[k, :, ya:yb, xa:xb]
-            region += alpha[k, wy, wx] * (color[k, :, wy, wx] - region)
+        for k, (top, left) in enumerate(zip(y0.tolist(), x0.tolist())):
+            ya, yb = max(top, 0), min(top + size, h)
+            xa, xb = max(left, 0), min(left + size, w)
+            if ya < yb and xa < xb:
+                region = out[k, :, ya:yb, xa:xb]
+                window = (k, slice(ya - top, yb - top), slice(xa - left, xb - left))
+                region += alpha[window] * (color[k, :, window[1], window[2]] - region)
     return np.clip(out, 0, 1, out=out)
 
 
@@ -484,7 +490,7 @@ def _gray_codes(scene: _Scene, config: SceneConfig) -> np.ndarray:
 
 def _dvs(log_frames: np.ndarray, thresholds, timesteps: int, rng: np.random.Generator,
          noise_rate: float) -> np.ndarray:
-    """Events from log-intensity frames [n, H, W] (float64); see :func:`events_from_frames`."""
+    """Events from log-intensity frames [n, H, W] (float32); see :func:`events_from_frames`."""
     n, h, w = log_frames.shape
     events = np.zeros((timesteps, 2, h, w), dtype=np.float32)
     reference = log_frames[0].copy()
@@ -501,8 +507,8 @@ def _dvs(log_frames: np.ndarray, thresholds, timesteps: int, rng: np.random.Gene
 
 def _thresholds(contrast_threshold: float, jitter: float, shape, rng: np.random.Generator):
     if jitter == 0:
-        return contrast_threshold
-    return contrast_threshold * (1 + jitter * (2 * rng.random(shape) - 1))
+        return np.float32(contrast_threshold)
+    return (contrast_threshold * (1 + jitter * (2 * rng.random(shape) - 1))).astype(np.float32)
 
 
 def events_from_frames(frames: np.ndarray, *, contrast_threshold: float, timesteps: int,
@@ -516,6 +522,8 @@ def events_from_frames(frames: np.ndarray, *, contrast_threshold: float, timeste
     whole threshold crossed since the last event) and moves ``r += n C``. The
     ``n_frames - 1`` frame transitions are binned evenly into ``timesteps``
     event frames: transition ``k`` (1-based) goes to ``(k - 1) * T // (n_frames - 1)``.
+    The log is computed in float64 (our own, machine-independent) and the pixel
+    state is kept in float32, exactly as :func:`render_event_sample` does.
 
     Args:
         frames: intensities [n_frames, H, W] in [0, 1] (any float dtype),
@@ -537,17 +545,12 @@ def events_from_frames(frames: np.ndarray, *, contrast_threshold: float, timeste
     if not isinstance(timesteps, (int, np.integer)) or not 1 <= timesteps <= frames.shape[0] - 1:
         raise UserError(f"events_from_frames: timesteps must be an integer in 1..n_frames-1 "
                         f"(= {frames.shape[0] - 1}), got {timesteps!r}")
-    if not (np.isfinite(contrast_threshold) and contrast_threshold > 0):
-        raise UserError(f"events_from_frames: contrast_threshold must be > 0, got {contrast_threshold!r}")
-    if not 0.0 <= noise_rate <= 1.0:
-        raise UserError(f"events_from_frames: noise_rate must be in [0, 1], got {noise_rate!r}")
-    if not 0.0 <= threshold_jitter < 1.0:
-        raise UserError(f"events_from_frames: threshold_jitter must be in [0, 1), got {threshold_jitter!r}")
+    _check_dvs_parameters("events_from_frames", contrast_threshold, noise_rate, threshold_jitter)
     frames = frames.astype(np.float64)
     if not np.all(np.isfinite(frames)) or frames.min() < 0:
         raise UserError("events_from_frames: frames must be finite intensities >= 0 (scale them to [0, 1])")
     thresholds = _thresholds(float(contrast_threshold), threshold_jitter, frames.shape[1:], rng)
-    return _dvs(_log(frames + LOG_EPS), thresholds, int(timesteps), rng, noise_rate)
+    return _dvs(_log(frames + LOG_EPS).astype(np.float32), thresholds, int(timesteps), rng, noise_rate)
 
 
 # ----------------------------------------------------------------------------

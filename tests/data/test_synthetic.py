@@ -96,15 +96,18 @@ def test_threshold_jitter_keeps_whole_crossings_and_noise_has_its_rate():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(frames=np.zeros((1, 4, 4)), timesteps=1),
-        dict(frames=np.zeros((5, 4, 4)), timesteps=5),
-        dict(frames=np.full((5, 4, 4), -0.5), timesteps=2),
-        dict(frames=np.zeros((5, 4)), timesteps=2),
+        dict(frames=np.zeros((1, 4, 4)), timesteps=1),  # no transition
+        dict(frames=np.zeros((5, 4, 4)), timesteps=5),  # more bins than transitions
+        dict(frames=np.full((5, 4, 4), -0.5), timesteps=2),  # negative intensity
+        dict(frames=np.zeros((5, 4)), timesteps=2),  # no time axis
+        dict(frames=np.zeros((5, 4, 4)), timesteps=2, contrast_threshold="0.15"),
+        dict(frames=np.zeros((5, 4, 4)), timesteps=2, noise_rate=1.5),
     ],
 )
 def test_events_from_frames_rejects_bad_input(kwargs):
+    kwargs = {"contrast_threshold": C, **kwargs}
     with pytest.raises(UserError):
-        events_from_frames(contrast_threshold=C, rng=_rng(), **kwargs)
+        events_from_frames(rng=_rng(), **kwargs)
 
 
 # --- determinism ----------------------------------------------------------------
@@ -139,8 +142,8 @@ def test_splits_never_share_a_scene():
 # Golden digests pin the generator: they change only when the dataset changes
 # on purpose (then update them and say so), never between machines.
 GOLDEN = {
-    "events": "TBD",
-    "image": "TBD",
+    "events": "2dfb43f6b86f4f18",
+    "image": "627652e9f767eb7d",
 }
 
 
@@ -237,7 +240,8 @@ def test_classes_have_distinct_event_statistics():
 @pytest.mark.parametrize(
     "bad",
     [dict(height=4), dict(width=0), dict(timesteps=0), dict(substeps=0), dict(contrast_threshold=0.0),
-     dict(noise_rate=-0.1), dict(max_objects=-1), dict(seed=-3), dict(threshold_jitter=1.0), dict(height=6.5)],
+     dict(noise_rate=-0.1), dict(max_objects=-1), dict(seed=-3), dict(threshold_jitter=1.0), dict(height=6.5),
+     dict(contrast_threshold="0.15"), dict(noise_rate=float("nan"))],
 )
 def test_bad_config_is_a_user_error(bad):
     with pytest.raises(UserError):
@@ -265,6 +269,10 @@ def test_deterministic_math_matches_numpy():
 
 def test_module_does_not_import_torch():
     tree = ast.parse(Path(synthetic.__file__).read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
     assert "torch" not in imported and "numpy" in imported
