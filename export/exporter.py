@@ -11,7 +11,6 @@ only the LIF recurrence. Both are recorded from the model's own body (see
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from edge_snn.export.weights import FloatWeights
 from edge_snn.models.base import ACC, LAYOUTS
 from edge_snn.models.bntt import BEYOND_POLICIES
 from edge_snn.runtime import contract as C
+from edge_snn.runtime.files import write_bytes_atomic
 
 OPSET = 17
 ENCODING_RANGES = {"poisson": (-1.0, 1.0), "direct": (-1.0, 1.0), "events": (0.0, float("inf"))}
@@ -102,7 +102,7 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
     contract = C.ModelContract(
         format_version=C.FORMAT_VERSION, architecture=model.arch, timesteps=T, timesteps_trained=model.timesteps,
         bn_beyond=options.bn_beyond, layout=options.layout, encoding=encoding, input_shape=input_shape,
-        input_range=ENCODING_RANGES.get(encoding, (-1.0, 1.0)),
+        input_range=tuple(data.get("input_range") or ENCODING_RANGES.get(encoding, (-1.0, 1.0))),
         class_names=tuple(data.get("class_names") or [str(i) for i in range(model.num_classes)]),
         leak=model.lif.leak, threshold=model.lif.threshold,
         state=tuple(C.StateTensor(C.STEP, (1,), "int64") for _ in [0]) + tuple(C.StateTensor(n, s) for n, s in spec.items()),
@@ -129,20 +129,7 @@ def check_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def save_onnx_atomic(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
-    except OSError as err:
-        raise UserError(f"cannot write {path}: {err.strerror}; choose a writable output path") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(proto.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, proto.SerializeToString())
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, options: ExportOptions, *, model=None) -> dict:

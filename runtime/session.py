@@ -114,9 +114,10 @@ class Session:
         if not np.isfinite(x).all():
             raise UserError("input contains NaN or infinite values; clean or re-normalize it")
         lo, hi = c.input_range
-        if not events and (x.min() < lo - 1e-6 or x.max() > hi + 1e-6):
-            raise UserError(f"input values span [{x.min():.3g}, {x.max():.3g}], the model expects [{lo}, {hi}]; "
-                            f"normalize it (edge_snn.runtime.images.normalize_image does it for 8-bit images)")
+        if x.min() < lo - 1e-6 or x.max() > hi + 1e-6:
+            hint = ("scale the event frames as in training (the built-in data: counts clipped at 4, divided by 4)"
+                    if events else "normalize it (edge_snn.runtime.images.normalize_image does it for 8-bit images)")
+            raise UserError(f"input values span [{x.min():.3g}, {x.max():.3g}], the model expects [{lo}, {hi}]; {hint}")
         return x
 
     def encode(self, x: np.ndarray, *, frame_index: int = 0) -> np.ndarray:

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.files import write_bytes_atomic, write_json_atomic
+from edge_snn.runtime.files import file_sha256, write_bytes_atomic, write_json_atomic
 
 SIDECAR_FORMAT = "edge-snn-trt-engine"
 SIDECAR_VERSION = 1
@@ -51,18 +51,11 @@ CUDA_INSTALL_HINT = ("cuda-python is not installed (the TensorRT backend uses it
                      "pip install cuda-python (a 12.x release for CUDA 12 / JetPack 6)")
 
 
+
 # --- plain Python: sidecar, hashes, compatibility ---------------------------
 def sidecar_path(engine_path: str | os.PathLike) -> Path:
     """``model.engine`` -> ``model.engine.json``."""
     return Path(str(engine_path) + ".json")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def format_capability(capability) -> str:

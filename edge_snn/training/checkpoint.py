@@ -18,17 +18,17 @@ a half-written checkpoint.
 
 from __future__ import annotations
 
-import hashlib
+import io
 import os
 import platform
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from edge_snn.errors import UserError
+from edge_snn.runtime.files import file_sha256, write_bytes_atomic  # noqa: F401 - file_sha256 re-exported
 
 FORMAT = "edge-snn-checkpoint"
 VERSION = 1
@@ -55,23 +55,10 @@ def model_config(model) -> dict[str, Any]:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temp file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
-    except OSError as err:
-        raise UserError(f"cannot write checkpoint to {path}: {err.strerror}; choose a writable folder") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` into memory, then an atomic write (temp file in the same folder, rename)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def save_checkpoint(path, model, *, data: dict, **fields: Any) -> None:
@@ -141,11 +128,3 @@ def model_from_checkpoint(path_or_ckpt) -> tuple[Any, dict]:
     except RuntimeError as err:
         raise UserError(f"checkpoint weights do not fit its own model config: {str(err).splitlines()[0]}") from None
     return model.eval(), ckpt
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

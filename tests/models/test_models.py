@@ -7,15 +7,7 @@ from edge_snn.errors import UserError
 from edge_snn.models import ARCHITECTURES, build_model
 from edge_snn.models.bntt import BNTT
 
-
-def randomize_bn(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) * 0.4 - 0.2)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) * 2.5 + 0.5)
-    return model.eval()
+from conftest import randomized
 
 
 def spikes_in(model, steps, batch, height, width, p=0.3, seed=0):
@@ -38,7 +30,7 @@ def test_fcn_weight_count_is_about_13_5_million():
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 @pytest.mark.parametrize("size", [(200, 346), (37, 53), (64, 64)])
 def test_any_input_size_and_state_spec(arch, size):
-    model = randomize_bn(build_model(arch, in_channels=2, num_classes=6, timesteps=2, width=0.25))
+    model = randomized(build_model(arch, in_channels=2, num_classes=6, timesteps=2, width=0.25))
     h, w = size
     with torch.no_grad():
         result = model.run(spikes_in(model, 2, 1, h, w))
@@ -58,7 +50,7 @@ def test_full_width_deeplab_runs_at_ddd17_size():
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_layouts_and_stepping_agree(arch):
-    model = randomize_bn(build_model(arch, in_channels=2, num_classes=4, timesteps=6, width=0.25))
+    model = randomized(build_model(arch, in_channels=2, num_classes=4, timesteps=6, width=0.25))
     x = spikes_in(model, 6, 2, 21, 30)
     with torch.no_grad():
         time_major = model.run(x, layout="time-major")
@@ -74,7 +66,7 @@ def test_layouts_and_stepping_agree(arch):
 
 
 def test_recorded_spikes_are_binary_and_counted():
-    model = randomize_bn(build_model("dl-vgg9", in_channels=2, num_classes=4, timesteps=3, width=0.25))
+    model = randomized(build_model("dl-vgg9", in_channels=2, num_classes=4, timesteps=3, width=0.25))
     with torch.no_grad():
         result = model.run(spikes_in(model, 3, 1, 16, 16), record_spikes=True)
     for layer in model.spiking_layers:
@@ -97,7 +89,7 @@ def test_ann_twin(arch):
 
 
 def test_bntt_steps_past_training():
-    model = randomize_bn(build_model("dl-vgg9", in_channels=2, num_classes=4, timesteps=2, width=0.25))
+    model = randomized(build_model("dl-vgg9", in_channels=2, num_classes=4, timesteps=2, width=0.25))
     x = spikes_in(model, 3, 1, 8, 8)
     with pytest.raises(UserError, match="--bn-beyond"):
         model.run(x)
