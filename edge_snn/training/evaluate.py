@@ -13,12 +13,14 @@ from edge_snn.runtime.metrics import confusion_matrix, segmentation_scores
 
 @torch.no_grad()
 def predict_batch(model, x: torch.Tensor, *, encoding: str, seed: int, layout: str = "time-major") -> torch.Tensor:
-    """Logits of one batch (spiking: encoded over the model's T; ANN: one pass on the analog input)."""
+    """Logits of one batch on the CPU (spiking: encoded over the model's T; ANN: one pass on the analog input)."""
+    device = next(model.parameters()).device
     if not model.spiking:
         if encoding == "events":  # the ANN twin sees the event frames summed over time
             x = x.sum(1)
-        return model.run(x).logits
-    return model.run(encode_batch(x, encoding, model.timesteps, seed=seed), layout=layout).logits
+        return model.run(x.to(device)).logits.cpu()
+    spikes = encode_batch(x, encoding, model.timesteps, seed=seed).to(device)
+    return model.run(spikes, layout=layout).logits.cpu()
 
 
 @torch.no_grad()

@@ -27,6 +27,7 @@ from edge_snn.runtime.encoding import frame_seed
 from edge_snn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from edge_snn.training.config import TrainConfig
 from edge_snn.training.datasets import input_channels, input_encoding, make_dataset
+from edge_snn.training.distributed import barrier, epoch_indices, init_distributed, shutdown, wrap
 from edge_snn.training.evaluate import evaluate
 
 LAST, BEST = "last.pt", "best.pt"
@@ -61,14 +62,18 @@ def data_info(config: TrainConfig, dataset, encoding: str) -> dict:
 
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-          stop_after_steps: int | None = None, model=None) -> dict:
+          stop_after_steps: int | None = None, model=None, rank_weights_dir: str | None = None) -> dict:
     """Train (or resume) into ``out_dir``; returns the final metrics.
 
     ``stop_after_steps`` ends the process's work after that many optimizer
     steps (a controlled interruption, used to test resuming). ``model``
     starts from a given network (quantization-aware fine-tuning) instead of
-    a fresh one.
+    a fresh one. Under ``torchrun`` each rank trains a DDP replica on its
+    shard (see :mod:`edge_snn.training.distributed`); ``rank_weights_dir``
+    makes every rank save its final weights there (to check they agree).
     """
+    dist_info = init_distributed()
+    progress = progress and dist_info.is_main
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -101,34 +106,39 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         history, best = list(ckpt.get("history", [])), float(ckpt.get("best_miou", -1.0))
 
     info = data_info(config, train_set, encoding)
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * dist_info.world_size))
     steps_done = 0
+    model.to(dist_info.device)
+    trainee = wrap(model, dist_info)
 
     def save(path: Path, **extra) -> None:
+        if not dist_info.is_main:
+            return
         save_checkpoint(path, model, data=info, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                         epoch=epoch, step_in_epoch=step_in_epoch, history=history, best_miou=best,
                         train_config=config.to_dict(), seed=config.seed, **extra)
 
     while epoch < config.epochs:
-        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(config.seed * 100003 + epoch))
+        order = epoch_indices(len(train_set), dist_info, seed=config.seed, epoch=epoch)
         model.train()
         bar = range(step_in_epoch, steps_per_epoch)
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(bar, desc=f"epoch {epoch + 1}/{config.epochs}", initial=step_in_epoch, total=steps_per_epoch)
-        running = 0.0
+        running, batches = 0.0, 0
         for step in bar:
-            idx = order[step * config.batch_size:(step + 1) * config.batch_size].tolist()
+            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
             x = torch.stack([train_set[i][0] for i in idx])
-            label = torch.stack([train_set[i][1] for i in idx])
-            spikes = encode_batch(x, encoding, config.timesteps, seed=frame_seed(config.seed, epoch * 1_000_003 + step))
-            logits = model(spikes)
+            label = torch.stack([train_set[i][1] for i in idx]).to(dist_info.device)
+            spike_seed = frame_seed(config.seed, (epoch * 1_000_003 + step) * 1009 + dist_info.rank)
+            spikes = encode_batch(x, encoding, config.timesteps, seed=spike_seed).to(dist_info.device)
+            logits = trainee(spikes)
             loss = F.cross_entropy(logits, label, ignore_index=255)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            running += loss.item()
+            running, batches = running + loss.item(), batches + 1
             step_in_epoch, steps_done = step + 1, steps_done + 1
             if progress:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -136,19 +146,28 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
                 save(out / LAST)
             if stop_after_steps is not None and steps_done >= stop_after_steps:
                 save(out / LAST)
+                barrier(dist_info)
                 return {"stopped_after_steps": steps_done}
         scheduler.step()
         scores = evaluate(model, val_set, encoding=encoding, batch_size=config.batch_size,
                           class_names=getattr(val_set, "class_names", None))
-        record = {"epoch": epoch + 1, "loss": running / max(1, steps_per_epoch - (steps_per_epoch - step_in_epoch)),
+        record = {"epoch": epoch + 1, "loss": running / max(1, batches),
                   "val_miou": scores["miou"], "val_pixel_accuracy": scores["pixel_accuracy"]}
         history.append(record)
-        if progress:
+        if dist_info.is_main:
             print(f"epoch {epoch + 1}: loss {record['loss']:.4f}  val mIoU {scores['miou']:.4f}  pixel acc {scores['pixel_accuracy']:.4f}")
         epoch, step_in_epoch = epoch + 1, 0
         if scores["miou"] > best:
             best = scores["miou"]
             save(out / BEST, metrics=scores)
         save(out / LAST, metrics=scores)
-        _write_json(out / "history.json", history)
+        if dist_info.is_main:
+            _write_json(out / "history.json", history)
+        barrier(dist_info)
+    if rank_weights_dir:
+        from edge_snn.training.checkpoint import atomic_torch_save
+
+        atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()},
+                          Path(rank_weights_dir) / f"rank{dist_info.rank}.pt")
+    shutdown(dist_info)
     return {"history": history, "best_miou": best}
