@@ -160,8 +160,14 @@ def calibrate(ann: SegmentationNet, batches: Iterable[torch.Tensor], *, mode: st
     ann.eval()
     sample = _ActivationSample(len(batches), seed)
     for x in batches:
-        names = iter(ann.spiking_layers)
-        ann._body(_ActivationOps(lambda y: sample.add(next(names), y)), x, {}, 0, 1)
+        activations: list[torch.Tensor] = []
+        # The body is the model's single definition of its layers; running it with recording
+        # ops (instead of hooks) also sees the ReLUs that are not modules.
+        ann._body(_ActivationOps(activations.append), x, {}, 0, 1)
+        if len(activations) != len(ann.spiking_layers):
+            raise RuntimeError(f"{ann.arch}: {len(activations)} ReLUs for {len(ann.spiking_layers)} neuron layers")
+        for name, act in zip(ann.spiking_layers, activations):
+            sample.add(name, act)
     return {name: scale * sample.scales(name, mode, percentile) for name in ann.spiking_layers}
 
 

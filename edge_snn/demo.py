@@ -9,7 +9,9 @@ Stages, each skipped when its output already exists (``--fresh`` redoes all):
 4. run held-out scenes through ONNX Runtime (``edge-snn run``) and write masks;
 5. parity report of the PyTorch reference against the runtime;
 6. INT8: Brevitas post-training quantization, QDQ export, parity against the
-   quantized reference, and the static TensorRT check for the Orin targets.
+   quantized reference, and the static TensorRT check for the Orin targets;
+7. bench each graph under ONNX Runtime (latency, spike rates, energy estimate;
+   measured energy where a sensor exists) and write the report with plots.
 
 Everything lands in one folder; ``summary.json`` collects the numbers.
 """
@@ -91,6 +93,26 @@ def run_int8_stage(ckpt: Path, out: Path) -> dict:
     return result
 
 
+def run_bench_stage(out: Path) -> dict:
+    from edge_snn.report import make_report
+    from edge_snn.runtime.bench import bench_model, format_result
+    from edge_snn.runtime.files import write_json_atomic
+
+    results = {}
+    files = []
+    for name in ("time_major_T20", "layer_major_T20", "int8_time_major_T20", "step_T1"):
+        result = bench_model(out / f"{name}.onnx", iters=10, warmup=2, name=name, energy_seconds=1.0, idle_seconds=1.0)
+        path = out / "bench" / f"{name}.json"
+        write_json_atomic(path, result)
+        files.append(path)
+        results[name] = result.get("latency_ms", {})
+        _say(f"bench {name}:\n{format_result(result)}")
+    written = make_report(files, out / "report")
+    _say(f"report: {out / 'report' / 'report.md'}")
+    return {"latency_ms": results, "report": str(out / "report" / "report.md"), "written": [str(w) for w in written]} \
+        if isinstance(written, list) else {"latency_ms": results, "report": str(out / "report" / "report.md")}
+
+
 def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int | None = None) -> dict:
     import torch
 
@@ -163,6 +185,9 @@ def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int 
         _say(f"parity {name}:\n{format_report(report)}")
     # 6. INT8
     summary["int8"] = run_int8_stage(ckpt, out)
+
+    # 7. bench + report
+    summary["bench"] = run_bench_stage(out)
     summary["total_seconds"] = time.perf_counter() - started
     write_json_atomic(out / "summary.json", summary)
     _say(f"done in {summary['total_seconds']:.0f} s; numbers in {out / 'summary.json'}")

@@ -203,7 +203,7 @@ def synthetic_frames(session, count: int, *, seed: int = 0) -> list[np.ndarray]:
     return frames
 
 
-def _check_spikes(spikes: Sequence[np.ndarray], contract: C.ModelContract) -> list[np.ndarray]:
+def check_spikes(spikes: Sequence[np.ndarray], contract: C.ModelContract) -> list[np.ndarray]:
     out = []
     for s in spikes:
         s = np.ascontiguousarray(s, dtype=np.float32)
@@ -264,6 +264,104 @@ def roofline_section(path: str, target_name: str, contract: C.ModelContract, cal
 
 
 # --- the benchmark --------------------------------------------------------------
+def open_session(path, *, backend: str = "auto", providers: list[str] | None = None, threads: int = 0,
+                 seed: int = 0, batch: int | None = None):
+    """A :class:`Session` for benchmarking; ``batch`` (if given) must equal the exported batch."""
+    from edge_snn.runtime.session import Session, load_contract
+
+    path = str(path)
+    contract = load_contract(path)
+    if batch is not None and batch != contract.batch:
+        raise UserError(f"{path} was exported for batch {contract.batch}, not {batch}: the batch is fixed in the "
+                        f"graph; re-export with `edge-snn export CHECKPOINT --batch {batch}`")
+    engine = backend == "tensorrt" or path.endswith((".engine", ".plan"))
+    return Session(path, backend=backend, providers=providers, seed=seed, **({"threads": threads} if threads and not engine else {}))
+
+
+def frame_runner(session) -> Callable[[np.ndarray], dict]:
+    """``run_frame(spikes) -> outputs``: one frame from a fresh state; the body of the timed region."""
+    def run_frame(frame):
+        outputs, _, _ = session.run_encoded(frame, session.fresh_state())
+        return outputs
+
+    return run_frame
+
+
+def time_interleaved(runners: dict, *, iters: int, warmup: int, budget_s: float | None = None,
+                     min_iters: int = 3) -> dict:
+    """Round-robin timing: ``runners[key] = (run_frame, frames)``; each round times one frame of every runner.
+
+    On a machine whose load changes over minutes, variants timed one after the
+    other see different loads; interleaved, they see the same. A runner whose
+    timed frames add up to more than ``budget_s`` leaves the rounds once it has
+    ``min_iters`` of them, so one slow variant cannot stretch the run.
+    Returns ``{key: (seconds per frame, outputs)}``.
+    """
+    for i in range(warmup):
+        for run, frames in runners.values():
+            run(frames[i % len(frames)])
+    out = {key: ([], []) for key in runners}
+    for i in range(iters):
+        for key, (run, frames) in runners.items():
+            latencies, outputs = out[key]
+            if budget_s is not None and len(latencies) >= min_iters and sum(latencies) > budget_s:
+                continue
+            start = time.perf_counter()
+            result = run(frames[i % len(frames)])
+            latencies.append(time.perf_counter() - start)
+            outputs.append(result)
+    return out
+
+
+def summarize_session(session, frames: Sequence[np.ndarray], latencies: Sequence[float], outputs: Sequence[dict], *,
+                      warmup: int, threads: int = 0, sensor: str | None = None, energy_seconds: float = 2.0,
+                      idle_seconds: float = 2.0, name: str | None = None, target: str | None = None,
+                      rss_before: float | None = None) -> dict:
+    """The result document of frames timed on ``session`` (frame i used ``frames[i % len(frames)]``).
+
+    Adds the spike rates from ``outputs``, the energy estimate, measured energy
+    (a further untimed window, see :func:`measure_energy`), memory, roofline and environment.
+    """
+    from edge_snn.runtime.power import open_best_meter
+
+    contract, path = session.contract, session.path
+    iters = len(latencies)
+    steps = frames[0].shape[0]
+    calls = steps // contract.timesteps
+    counts = np.sum([o[C.SPIKE_COUNTS] for o in outputs], axis=0, dtype=np.float64)
+    used = [frames[i % len(frames)] for i in range(iters)]
+    input_rate = None if contract.encoding == "direct" else float(np.mean([np.count_nonzero(f) / f.size for f in used]))
+    elements = {s.name: int(np.prod(s.shape)) for s in contract.state}
+    rates = spike_rates(dict(zip(contract.spike_layers, counts)), elements, steps, iters, input_rate)
+    meter = open_best_meter(sensor)
+    try:
+        measured = measure_energy(meter, frame_runner(session), frames, seconds=energy_seconds,
+                                  idle_seconds=idle_seconds, batch=contract.batch)
+    finally:
+        meter.close()
+    runner = session.runner
+    providers = list(getattr(runner, "providers", []) or [])
+    result = {
+        "schema": RUN_SCHEMA, "name": name or Path(path).name,
+        "series": " ".join(filter(None, (runner.name, _short(providers), contract.layout, contract.precision))),
+        "model": {"path": path, "architecture": contract.architecture, "layout": contract.layout,
+                  "timesteps_per_call": contract.timesteps, "timesteps": steps, "calls_per_frame": calls,
+                  "batch": contract.batch, "input_shape": list(contract.input_shape),
+                  "precision": contract.precision, "encoding": contract.encoding},
+        "backend": runner.name, "providers": providers, "threads": threads or None,
+        "timed_region": TIMED_REGION, "iters": iters, "warmup": warmup,
+        **latency_summary(latencies, contract.batch),
+        "memory": {"peak_rss_mib": peak_rss_mib(), "peak_rss_before_load_mib": rss_before, "note": RSS_NOTE},
+        "spikes": rates,
+        "energy_estimate": energy_estimate_section(contract.layers, rates, steps, contract.encoding),
+        "energy_measured": measured,
+    }
+    if target:
+        result["roofline"] = roofline_section(path, target, contract, calls, result["latency_ms"]["p50"])
+    result["environment"] = collect_environment()
+    return result
+
+
 def bench_model(path, *, backend: str = "auto", providers: list[str] | None = None, iters: int = 50,
                 warmup: int = 5, target: str | None = None, batch: int | None = None, threads: int = 0,
                 spikes: Sequence[np.ndarray] | None = None, seed: int = 0, sensor: str | None = None,
@@ -274,62 +372,18 @@ def bench_model(path, *, backend: str = "auto", providers: list[str] | None = No
     threads: ONNX Runtime intra-op threads (0: its default, one per core).
     spikes: encoded frames ``[N, B, C, H, W]`` to use instead of seeded synthetic input.
     sensor: power sensor for measured energy (None: best present, "none": skip).
+    energy_seconds / idle_seconds: length of the measured window and of the idle baseline before it.
     """
-    from edge_snn.runtime.power import open_best_meter
-    from edge_snn.runtime.session import Session, load_contract
-
-    path = str(path)
     if iters < 1 or warmup < 0:
         raise UserError(f"--iters must be >= 1 and --warmup >= 0, got {iters} and {warmup}")
-    contract = load_contract(path)
-    if batch is not None and batch != contract.batch:
-        raise UserError(f"{path} was exported for batch {contract.batch}, not {batch}: the batch is fixed in the "
-                        f"graph; re-export with `edge-snn export CHECKPOINT --batch {batch}`")
     rss_before = peak_rss_mib()
-    options = {"threads": threads} if threads and backend != "tensorrt" and not path.endswith((".engine", ".plan")) else {}
-    with Session(path, backend=backend, providers=providers, seed=seed, **options) as session:
-        frames = _check_spikes(spikes, contract) if spikes is not None else synthetic_frames(session, min(iters, 4), seed=seed)
-        steps = frames[0].shape[0]
-        calls = steps // contract.timesteps
-
-        def run_frame(frame):
-            outputs, _, _ = session.run_encoded(frame, session.fresh_state())
-            return outputs
-
-        latencies, outputs = time_frames(run_frame, frames, iters=iters, warmup=warmup)
-        counts = np.sum([o[C.SPIKE_COUNTS] for o in outputs], axis=0, dtype=np.float64)
-        used = [frames[i % len(frames)] for i in range(iters)]
-        input_rate = None if contract.encoding == "direct" else float(
-            np.mean([np.count_nonzero(f) / f.size for f in used]))
-        elements = {s.name: int(np.prod(s.shape)) for s in contract.state}
-        rates = spike_rates(dict(zip(contract.spike_layers, counts)), elements, steps, iters, input_rate)
-        meter = open_best_meter(sensor)
-        try:
-            measured = measure_energy(meter, run_frame, frames, seconds=energy_seconds, idle_seconds=idle_seconds,
-                                      batch=contract.batch)
-        finally:
-            meter.close()
-        runner = session.runner
-        result = {
-            "schema": RUN_SCHEMA, "name": name or Path(path).name,
-            "model": {"path": path, "architecture": contract.architecture, "layout": contract.layout,
-                      "timesteps_per_call": contract.timesteps, "timesteps": steps, "calls_per_frame": calls,
-                      "batch": contract.batch, "input_shape": list(contract.input_shape),
-                      "precision": contract.precision, "encoding": contract.encoding},
-            "backend": runner.name, "providers": list(getattr(runner, "providers", []) or []),
-            "threads": threads or None,
-            "timed_region": TIMED_REGION, "iters": iters, "warmup": warmup,
-            **latency_summary(latencies, contract.batch),
-            "memory": {"peak_rss_mib": peak_rss_mib(), "peak_rss_before_load_mib": rss_before, "note": RSS_NOTE},
-            "spikes": rates,
-            "energy_estimate": energy_estimate_section(contract.layers, rates, steps, contract.encoding),
-            "energy_measured": measured,
-        }
-    result["series"] = f"{result['backend']} {_short(result['providers'])} {contract.layout} {contract.precision}".replace("  ", " ")
-    if target:
-        result["roofline"] = roofline_section(path, target, contract, calls, result["latency_ms"]["p50"])
-    result["environment"] = collect_environment()
-    return result
+    with open_session(path, backend=backend, providers=providers, threads=threads, seed=seed, batch=batch) as session:
+        frames = (check_spikes(spikes, session.contract) if spikes is not None
+                  else synthetic_frames(session, min(iters, 4), seed=seed))
+        latencies, outputs = time_frames(frame_runner(session), frames, iters=iters, warmup=warmup)
+        return summarize_session(session, frames, latencies, outputs, warmup=warmup, threads=threads, sensor=sensor,
+                                 energy_seconds=energy_seconds, idle_seconds=idle_seconds, name=name, target=target,
+                                 rss_before=rss_before)
 
 
 def _short(providers: list[str]) -> str:
@@ -343,15 +397,17 @@ def op_breakdown(path, frames: Sequence[np.ndarray], *, providers: list[str] | N
 
     Runs ``warmup`` frames, then each of ``frames`` once with profiling on;
     only node events inside the timed frames' ``model_run`` spans are counted.
-    Returns ``{"frames", "run_ms_per_frame", "node_ms_per_frame", "ops": [{op, ms_per_frame, share}]}``
-    where ``share`` is of the summed node time.
+    Returns ``{"frames", "run_ms_per_frame", "node_ms_per_frame", "ops": [{op, ms_per_frame, share}],
+    "conv_layers": {layer: ms_per_frame}, "conv_nchwc_fraction"}`` where ``share`` is of the summed node
+    time, ``conv_layers`` splits the convolution time by the ``edge_snn.layers`` entry each conv node
+    computes, and ``conv_nchwc_fraction`` is the share of conv nodes ORT ran in its NCHWc layout.
     """
     import onnxruntime as ort
 
     from edge_snn.runtime.session import load_contract
 
     contract = load_contract(str(path))
-    frames = _check_spikes(frames, contract)
+    frames = check_spikes(frames, contract)
     with tempfile.TemporaryDirectory() as tmp:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -377,20 +433,51 @@ def op_breakdown(path, frames: Sequence[np.ndarray], *, providers: list[str] | N
     runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
     calls = len(frames) * (frames[0].shape[0] // contract.timesteps)
     windows = [(e["ts"], e["ts"] + e["dur"]) for e in runs[-calls:]]
+    layer_of = _conv_layer_of_node(path, [row["name"] for row in contract.layers])
     per_op: dict[str, float] = {}
+    per_layer: dict[str, float] = {}
+    conv_nodes = nchwc_nodes = 0
     for e in events:
         if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
             continue
         if any(a <= e["ts"] <= b for a, b in windows):
             op = e.get("args", {}).get("op_name", "?")
             per_op[op] = per_op.get(op, 0.0) + e["dur"] / 1e3
+            if "Conv" in op:
+                node = e["name"][:-len("_kernel_time")]
+                conv_nodes += 1
+                nchwc_nodes += node.endswith("_nchwc")
+                layer = layer_of.get(node) or layer_of.get(node.removesuffix("_nchwc"), "?")
+                per_layer[layer] = per_layer.get(layer, 0.0) + e["dur"] / 1e3
     total = sum(per_op.values())
     n = len(frames)
     return {
         "frames": n, "run_ms_per_frame": sum(b - a for a, b in windows) / 1e3 / n, "node_ms_per_frame": total / n,
         "ops": [{"op": op, "ms_per_frame": ms / n, "share": ms / total if total else 0.0}
                 for op, ms in sorted(per_op.items(), key=lambda kv: -kv[1])],
+        "conv_layers": {layer: ms / n for layer, ms in per_layer.items()},
+        # ONNX Runtime's NCHWc direct convolution (CPU), which skips taps in the zero padding
+        "conv_nchwc_fraction": nchwc_nodes / conv_nodes if conv_nodes else None,
     }
+
+
+def _conv_layer_of_node(path, layers: list[str]) -> dict[str, str]:
+    """Conv node name -> the layer whose weight it reads (through a DequantizeLinear for QDQ graphs)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    out = {}
+    for node in graph.node:
+        if "Conv" not in node.op_type or len(node.input) < 2:
+            continue
+        weight = node.input[1]
+        while weight in producer and producer[weight].op_type in ("DequantizeLinear", "Identity", "Cast"):
+            weight = producer[weight].input[0]
+        parts = set(weight.replace("_", ".").split("."))
+        match = [name for name in layers if name in parts]
+        out[node.name] = match[0] if match else weight
+    return out
 
 
 # --- console -------------------------------------------------------------------------

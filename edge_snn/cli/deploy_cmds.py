@@ -61,7 +61,7 @@ def parity(
     teacher_forced: Annotated[bool, typer.Option("--teacher-forced/--no-teacher-forced", help="Also compare layers fed with the reference's spikes.")] = True,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report here.")] = None,
 ) -> None:
-    """PyTorch reference vs. ONNX Runtime on identical spikes; exit 1 past the precision's tolerance."""
+    """Compare the PyTorch reference with ONNX Runtime on identical spikes; exit 1 past tolerance."""
     from edge_snn.parity import format_report, run_parity
     from edge_snn.runtime.files import write_json_atomic
 
