@@ -107,10 +107,9 @@ def run_bench_stage(out: Path) -> dict:
         files.append(path)
         results[name] = result.get("latency_ms", {})
         _say(f"bench {name}:\n{format_result(result)}")
-    written = make_report(files, out / "report")
+    make_report(files, out / "report")
     _say(f"report: {out / 'report' / 'report.md'}")
-    return {"latency_ms": results, "report": str(out / "report" / "report.md"), "written": [str(w) for w in written]} \
-        if isinstance(written, list) else {"latency_ms": results, "report": str(out / "report" / "report.md")}
+    return {"latency_ms": results, "report": str(out / "report" / "report.md")}
 
 
 def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int | None = None) -> dict:

@@ -37,6 +37,7 @@ def train(
     checkpoint_every: Annotated[Optional[int], typer.Option(help="Save last.pt every N steps (0: epoch ends only).", show_default=str(_DEFAULTS.checkpoint_every))] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
     stop_after_steps: Annotated[Optional[int], typer.Option(hidden=True)] = None,
+    rank_weights_dir: Annotated[Optional[str], typer.Option(hidden=True)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Train a spiking segmentation network with backprop through time."""
@@ -49,7 +50,8 @@ def train(
                       val_samples=val_samples, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                       surrogate=surrogate, seed=seed, checkpoint_every=checkpoint_every)
     train_config = merge(load_config_file(config) if config else {}, cli_values)
-    result = run_training(train_config, out, resume=resume, progress=not quiet, stop_after_steps=stop_after_steps)
+    result = run_training(train_config, out, resume=resume, progress=not quiet, stop_after_steps=stop_after_steps,
+                          rank_weights_dir=rank_weights_dir)
     if "best_miou" in result:
         typer.echo(f"best val mIoU {result['best_miou']:.4f}; checkpoints in {out}")
 
@@ -62,10 +64,18 @@ def evaluate_cmd(
     data_root: Annotated[str, typer.Option(help="Dataset folder for on-disk datasets.")] = "",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores here.")] = None,
+    noise: Annotated[Optional[list[str]], typer.Option("--noise", metavar="<name>", help="Noise sweep: gaussian, salt-pepper or blur (repeatable).")] = None,
+    level: Annotated[Optional[list[str]], typer.Option("--level", metavar="<levels>", help="Noise levels, repeatable or comma list (default: a range per noise).")] = None,
+    compare: Annotated[Optional[list[Path]], typer.Option("--compare", metavar="<path>", help="More checkpoints in the noise sweep, e.g. the ANN twin.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Noise sweep plot (PNG; needs matplotlib).")] = None,
 ) -> None:
-    """Score a checkpoint: mIoU (void 255 ignored), pixel accuracy, per-class IoU."""
+    """Score a checkpoint: mIoU (void 255 ignored), pixel accuracy, per-class IoU; with --noise, a robustness sweep."""
     from edge_snn.training.evaluate import evaluate_checkpoint
 
+    if noise or level or compare or plot:
+        _noise_sweep(checkpoint, noise or [], level, compare or [], plot, split=split, samples=samples,
+                     data_root=data_root, batch_size=batch_size, json_out=json_out)
+        return
     scores = evaluate_checkpoint(checkpoint, split=split, samples=samples, data_root=data_root, batch_size=batch_size)
     typer.echo(f"mIoU {scores['miou']:.4f}  pixel accuracy {scores['pixel_accuracy']:.4f}  "
                f"(chance mIoU {scores['chance_miou']:.4f})")
@@ -75,6 +85,24 @@ def evaluate_cmd(
         from edge_snn.runtime.files import write_json_atomic
 
         write_json_atomic(json_out, scores)
+
+
+def _noise_sweep(checkpoint, noises, levels, compare, plot_path, *, split, samples, data_root, batch_size, json_out):
+    from edge_snn.errors import UserError
+    from edge_snn.robustness import checkpoint_dataset, format_table, parse_levels, plot, sweep
+
+    if not noises:
+        raise UserError("--level, --compare and --plot belong to a noise sweep: add --noise gaussian|salt-pepper|blur")
+    dataset = checkpoint_dataset(checkpoint, split=split, samples=samples, data_root=data_root)
+    rows = sweep([checkpoint, *compare], dataset, noises, parse_levels(levels) if levels else None,
+                 batch_size=batch_size)
+    typer.echo(format_table(rows))
+    if json_out:
+        from edge_snn.runtime.files import write_json_atomic
+
+        write_json_atomic(json_out, rows)
+    if plot_path and not plot(rows, plot_path):
+        typer.echo("matplotlib is not installed; skipping the plot (pip install matplotlib)")
 
 
 @app.command()

@@ -65,6 +65,9 @@ def _coerce(key: str, value: Any, kind: Any, source: str) -> Any:
 def validate(values: dict, source: str = "config") -> dict:
     """Check keys against TrainConfig fields and coerce each value to its field's type."""
     types = _field_types()
+    tables = [k for k, v in values.items() if isinstance(v, dict)]
+    if tables:
+        raise UserError(f"{source}: [{tables[0]}] is a table; config files are flat - write its keys at the top level")
     unknown = sorted(set(values) - set(types))
     if unknown:
         raise UserError(f"{source}: unknown key {unknown[0]!r}; valid keys are: {', '.join(types)}")
