@@ -7,7 +7,7 @@ through later layers and steps, so two views are reported:
 * free-running: each path feeds itself; spike agreement per (layer, step),
   the first (layer, step) where spikes diverge, logit error, class-map
   agreement and each path's mIoU;
-* teacher-forced: a diagnostic graph in which every layer reads the
+* teacher-forced: the same graph rewired so that every layer reads the
   *reference's* input spikes, so a layer's disagreement is its own numeric
   error, not a cascade from upstream.
 
@@ -114,7 +114,7 @@ def run_parity(checkpoint: str | Path, model_path: str | Path, *, frames: int = 
     spike_names = _spike_names(contract)
     proto = onnx.load(str(model_path))
     extended = _with_spike_outputs(proto, [n for names in spike_names.values() for n in names])
-    teacher_graph = _teacher_forced_graph(model, ckpt, contract) if teacher_forced else None
+    teacher_graph = _teacher_forced_graph(proto, contract) if teacher_forced else None
 
     layers = list(contract.spike_layers)
     steps = contract.timesteps_trained
@@ -196,17 +196,27 @@ def run_parity(checkpoint: str | Path, model_path: str | Path, *, frames: int = 
     return report
 
 
-def _teacher_forced_graph(model, ckpt, contract: C.ModelContract):
-    """The same export, but each layer reads the reference's input spikes from extra graph inputs."""
-    from edge_snn.export.exporter import ExportOptions, _weights_for, build_graph
+def _teacher_forced_graph(proto: onnx.ModelProto, contract: C.ModelContract):
+    """The user's own graph, rewired so that every layer reads the reference's input spikes.
 
-    options = ExportOptions(timesteps=contract.timesteps, layout=contract.layout, batch=contract.batch,
-                            height=contract.height, width=contract.width, bn_beyond=contract.bn_beyond,
-                            teacher_forced=True)
-    proto, ops = build_graph(model, ckpt, options, weights=_weights_for(model))
+    Each named spike tensor keeps being computed (and is exposed as an
+    output), but its consumers read a new graph input ``teacher.<name>``
+    instead; the layer's own reset still uses its own spikes.
+    """
     names = _spike_names(contract)
-    proto = _with_spike_outputs(proto, [n for v in names.values() for n in v])
-    return proto, ops.teacher_inputs
+    flat = [n for v in names.values() for n in v]
+    graph = _with_spike_outputs(proto, flat)
+    shapes = {o.name: o for o in graph.graph.output}
+    for node in graph.graph.node:
+        for i, name in enumerate(node.input):
+            if name in shapes and name in flat:
+                node.input[i] = "teacher." + name
+    for name in flat:
+        info = onnx.ValueInfoProto()
+        info.CopyFrom(shapes[name])
+        info.name = "teacher." + name
+        graph.graph.input.append(info)
+    return graph, {layer: ["teacher." + n for n in v] for layer, v in names.items()}
 
 
 def _teacher_step(session: Session, teacher_inputs: dict, contract, spikes, ref_spikes, layers, tf_agree) -> None:

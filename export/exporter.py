@@ -37,8 +37,6 @@ class ExportOptions:
 
     bn_beyond: how steps past the trained T are normalized (``error``: the
         runtime refuses them; ``last``/``cycle``, see :mod:`edge_snn.models.bntt`).
-    teacher_forced: a diagnostic graph for ``edge-snn parity`` in which every
-        layer reads the reference's input spikes from extra inputs.
     """
 
     timesteps: int = 20
@@ -47,7 +45,6 @@ class ExportOptions:
     height: int | None = None
     width: int | None = None
     bn_beyond: str = "error"
-    teacher_forced: bool = False
 
 
 def _validate(model, ckpt: dict, options: ExportOptions) -> None:
@@ -77,7 +74,7 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
     model.set_bn_beyond(options.bn_beyond)
     weights = weights or _weights_for(model)
     g = GraphBuilder()
-    ops = OnnxOps(g, weights, teacher_forced=options.teacher_forced)
+    ops = OnnxOps(g, weights)
     T, B = options.timesteps, options.batch
     input_shape = (T, B, model.in_channels, height, width)
     g.add_input(C.INPUT, input_shape)

@@ -120,13 +120,11 @@ class OnnxOps:
     with DequantizeLinear for quantized modules): see :mod:`edge_snn.export.weights`.
     """
 
-    def __init__(self, graph: GraphBuilder, weights, *, teacher_forced: bool = False):
+    def __init__(self, graph: GraphBuilder, weights):
         self.g = graph
         self.weights = weights
-        self.teacher_forced = teacher_forced
         self.spike_counts: dict[str, Sym] = {}
         self.spike_tensors: dict[str, list[str]] = {}
-        self.teacher_inputs: dict[str, list[str]] = {}
         self._bn_tables: dict[int, tuple[str, str]] = {}
 
     # --- time ------------------------------------------------------------
@@ -186,11 +184,6 @@ class OnnxOps:
             self.spike_tensors.setdefault(name, []).append(spikes.name)
         count = Sym(self.g, self.g.node("ReduceSum", [spikes.name], keepdims=0)[0], ())
         self.spike_counts[name] = self.spike_counts[name] + count if name in self.spike_counts else count
-        if self.teacher_forced:  # downstream layers read the reference's spikes instead
-            feed = self.g.fresh(f"teacher.{name}")
-            self.g.add_input(feed, spikes.shape)
-            self.teacher_inputs.setdefault(name, []).append(feed)
-            spikes = Sym(self.g, feed, spikes.shape)
         return spikes, membrane
 
     def _split(self, x: Sym, steps: int) -> list[Sym]:
