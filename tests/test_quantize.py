@@ -13,7 +13,7 @@ from edge_snn.quantize import quantize_ptq
 from edge_snn.runtime import contract as C
 from edge_snn.training.checkpoint import model_from_checkpoint, save_checkpoint
 
-from conftest import randomized
+from model_fixtures import randomized
 
 
 def batches(in_channels=2, steps=4, n=2, analog=False, seed=0):

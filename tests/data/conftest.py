@@ -7,6 +7,7 @@ tell whether an input was paired with the right label.
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -168,8 +169,11 @@ def write_ess(root: Path) -> Path:
 
 @pytest.fixture
 def trees():
-    """This module, so tests reach the constants and encoders without importing a conftest."""
-    return sys.modules[__name__]
+    """This module's names, so tests reach the constants and encoders without importing a conftest.
+
+    (Several conftest modules share the name ``conftest``; ``sys.modules`` may hold another one.)
+    """
+    return types.SimpleNamespace(**globals())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from edge_snn.errors import UserError
 from edge_snn.models import ARCHITECTURES, build_model
 from edge_snn.models.bntt import BNTT
 
-from conftest import randomized
+from model_fixtures import randomized
 
 
 def spikes_in(model, steps, batch, height, width, p=0.3, seed=0):
