@@ -137,3 +137,20 @@ def test_qdq_graph_passes_the_orin_check(tmp_path):
     for name in ("orin-nano-8gb", "orin-nx-16gb", "agx-orin-64gb"):
         report = check_model(path, load_target(name))
         assert report.ok, report.format()
+
+
+def test_ptq_and_qat_commands_write_quantized_checkpoints(small_checkpoint, tmp_path):
+    from edge_snn.training.checkpoint import load_checkpoint
+    from edge_snn.training.quantize_run import quantize_checkpoint
+
+    ckpt, _ = small_checkpoint
+    ptq = quantize_checkpoint(ckpt, tmp_path / "ptq.pt", method="ptq", calibration_samples=4, eval_samples=4, progress=False)
+    qat = quantize_checkpoint(ckpt, tmp_path / "qat.pt", method="qat", epochs=1, calibration_samples=4, eval_samples=4,
+                              progress=False)
+    assert ptq["method"] == "ptq" and qat["method"] == "qat"
+    a, b = load_checkpoint(tmp_path / "ptq.pt"), load_checkpoint(tmp_path / "qat.pt")
+    assert a["quantization"]["weight_bits"] == b["quantization"]["weight_bits"] == 8
+    # fine-tuning through the fake-quantized layers moved the weights
+    assert not torch.equal(a["state_dict"]["convs.conv2.weight"], b["state_dict"]["convs.conv2.weight"])
+    with pytest.raises(Exception, match="already quantized"):
+        quantize_checkpoint(tmp_path / "ptq.pt", tmp_path / "again.pt")
