@@ -16,6 +16,7 @@ class TrainConfig:
     milestones: fractions of ``epochs`` where the learning rate drops x0.1.
     checkpoint_every: also save ``last.pt`` every this many optimizer steps
         (0: only at epoch ends), so a killed run loses little.
+    val_split: the split scored after each epoch (DDD17 ships only train/test: "test").
     """
 
     arch: str = "dl-vgg9"
@@ -40,6 +41,7 @@ class TrainConfig:
     milestones: tuple[float, ...] = (0.5, 0.8)
     seed: int = 0
     checkpoint_every: int = 20
+    val_split: str = "val"
 
     def to_dict(self) -> dict:
         d = asdict(self)

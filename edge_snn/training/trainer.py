@@ -87,7 +87,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         config = TrainConfig.from_dict({**ckpt["train_config"], "epochs": max(config.epochs, ckpt["train_config"]["epochs"])})
 
     train_set = make_dataset(config, "train")
-    val_set = make_dataset(config, "val")
+    val_set = make_dataset(config, config.val_split)
     encoding = input_encoding(config, train_set)
     torch.manual_seed(config.seed)
     if ckpt is not None:
