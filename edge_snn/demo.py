@@ -48,8 +48,6 @@ def _training_finished(run_dir: Path, epochs: int) -> bool:
 
 def write_panels(model, dataset, out_dir: Path, *, count: int = 4, encoding: str = "events") -> list[str]:
     """PNG panels: input events | ground truth | prediction, one per held-out scene."""
-    import torch
-
     from edge_snn.runtime.images import colorize, save_png, side_by_side, to_rgb_preview
     from edge_snn.training.evaluate import predict_batch
 
@@ -69,7 +67,7 @@ def write_panels(model, dataset, out_dir: Path, *, count: int = 4, encoding: str
 
 def run_int8_stage(ckpt: Path, out: Path) -> dict:
     from edge_snn.export.exporter import ExportOptions, export_checkpoint
-    from edge_snn.parity import format_report, run_parity
+    from edge_snn.parity import run_parity
     from edge_snn.targets import check_model, load_target
     from edge_snn.training.quantize_run import quantize_checkpoint
 

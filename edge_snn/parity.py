@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from onnx import helper
 
 from edge_snn.errors import UserError
 from edge_snn.runtime import contract as C

@@ -22,7 +22,7 @@ from onnx import helper
 from edge_snn.errors import UserError
 from edge_snn.export.graph import INT64, GraphBuilder, OnnxOps, Sym
 from edge_snn.export.weights import FloatWeights
-from edge_snn.models.base import ACC, LAYOUTS
+from edge_snn.models.base import LAYOUTS
 from edge_snn.models.bntt import BEYOND_POLICIES
 from edge_snn.runtime import contract as C
 from edge_snn.runtime.files import write_bytes_atomic

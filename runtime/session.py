@@ -9,7 +9,6 @@ from call to call) and returns logits, the class map and spike counts.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 

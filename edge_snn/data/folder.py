@@ -20,15 +20,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from edge_snn.data.augment import Augment
 from edge_snn.data.pixels import (
+    ImagePairDataset,
     IGNORE_INDEX,
     check_normalization,
     check_size,
-    load_image_pair,
     read_index_label,
     require_dir,
 )
@@ -38,7 +36,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _LAYOUT = "<root>[/<split>]/images/<stem>.{png,jpg,jpeg} with <root>[/<split>]/labels/<stem>.png, optional classes.txt"
 
 
-class ImageFolderSegmentation(Dataset):
+class ImageFolderSegmentation(ImagePairDataset):
     """Images + index-PNG labels paired by stem.
 
     Args:
@@ -90,18 +88,6 @@ class ImageFolderSegmentation(Dataset):
             names = tuple(f"class{i}" for i in range(num_classes))
         self.class_names: tuple[str, ...] = names
         self.num_classes: int = len(names)
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image_path, label_path = self.samples[index]
-        x, y = load_image_pair(
-            image_path, label_path, num_classes=self.num_classes, normalize=self.normalize, size=self.size
-        )
-        if self.augment is not None:
-            x, y = self.augment(x, y)
-        return x, y
 
 
 def _pair_by_stem(images_dir: Path, labels_dir: Path) -> list[tuple[Path, Path]]:

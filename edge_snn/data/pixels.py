@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch.utils.data import Dataset
 
 from edge_snn.errors import UserError
 
@@ -149,3 +150,22 @@ def require_dir(path: Path, layout_hint: str) -> Path:
     if not path.is_dir():
         raise UserError(f"folder {path} not found. Expected layout: {layout_hint}")
     return path
+
+
+class ImagePairDataset(Dataset):
+    """Base of the image datasets: ``samples`` is a list of (image path, label path) pairs.
+
+    Subclasses set ``samples``, ``num_classes``, ``normalize``, ``size`` and ``augment``.
+    """
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_path, label_path = self.samples[index]
+        x, y = load_image_pair(
+            image_path, label_path, num_classes=self.num_classes, normalize=self.normalize, size=self.size
+        )
+        if self.augment is not None:
+            x, y = self.augment(x, y)
+        return x, y

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from torch.utils.data import Dataset
 
 from edge_snn.data.augment import Augment
 from edge_snn.data.pixels import (
+    ImagePairDataset,
     IGNORE_INDEX,
     check_normalization,
     check_size,
-    load_image_pair,
     read_list_file,
 )
 from edge_snn.errors import UserError
@@ -59,7 +57,7 @@ def find_voc2012(root: str | Path, label_dir: str) -> Path:
     )
 
 
-class VOCSegmentation(Dataset):
+class VOCSegmentation(ImagePairDataset):
     """VOC2012 with the official ``SegmentationClass`` labels.
 
     Args:
@@ -116,18 +114,6 @@ class VOCSegmentation(Dataset):
                 f"Expected layout: {_LAYOUT.format(label_dir=self.label_dir)}"
             )
         return samples
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image_path, label_path = self.samples[index]
-        x, y = load_image_pair(
-            image_path, label_path, num_classes=self.num_classes, normalize=self.normalize, size=self.size
-        )
-        if self.augment is not None:
-            x, y = self.augment(x, y)
-        return x, y
 
 
 class VOCAugSegmentation(VOCSegmentation):
