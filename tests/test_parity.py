@@ -1,6 +1,5 @@
 """Parity reports agreement when the graph is faithful and fails loudly when it is not."""
 
-import numpy as np
 import onnx
 from onnx import numpy_helper
 from typer.testing import CliRunner

@@ -6,7 +6,6 @@ tell whether an input was paired with the right label.
 
 from __future__ import annotations
 
-import sys
 import types
 from pathlib import Path
 

@@ -1,9 +1,6 @@
 """``edge-snn bench``: result structure, spike rates against the PyTorch reference, energy, errors, no torch."""
 
 import json
-import subprocess
-import sys
-import textwrap
 import time
 
 import numpy as np
@@ -11,7 +8,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import edge_snn.cli.bench_cmds  # noqa: F401  (registers bench/report until the CLI imports it itself)
 from edge_snn.cli import app
 from edge_snn.errors import UserError
 from edge_snn.export.exporter import ExportOptions, build_graph, check_graph, save_onnx_atomic
@@ -28,25 +24,17 @@ from edge_snn.runtime.energy_estimate import E_MAC_PJ
 from edge_snn.runtime.encoding import poisson_encode
 from edge_snn.runtime.power import EnergyMeter
 
+from model_fixtures import randomized
+from torch_blocking import run_blocked
+
 T_FRAME, T_CALL, H, W = 4, 2, 16, 24
-
-
-def firing(model, seed=0):
-    """BN scales that make every layer of a fresh model fire (fresh init barely does)."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) * 0.4 - 0.2)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) * 2.5 + 0.5)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """(onnx path, model): dl-vgg9 at width 1/8, 2 inputs, 4 classes, T=4 per frame in 2 calls of 2."""
     torch.manual_seed(0)
-    model = firing(build_model("dl-vgg9", in_channels=2, num_classes=4, timesteps=T_FRAME, width=0.125))
+    model = randomized(build_model("dl-vgg9", in_channels=2, num_classes=4, timesteps=T_FRAME, width=0.125))
     proto, _ = build_graph(model, {"data": {"height": H, "width": W, "encoding": "poisson"}},
                            ExportOptions(timesteps=T_CALL, layout="layer-major"))
     check_graph(proto)
@@ -199,18 +187,8 @@ def test_cli_bench_writes_json_and_refuses_a_wrong_batch(tiny, tmp_path):
     assert done.exit_code == 2 and "re-export" in done.output
 
 
-BLOCK = textwrap.dedent("""
-    import sys
-    class Block:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "brevitas", "torchvision"):
-                raise ImportError(f"{name} is blocked: the runtime must not need it")
-    sys.meta_path.insert(0, Block())
-""")
-
-
 def test_bench_runs_without_torch(tiny, tmp_path):
-    code = BLOCK + textwrap.dedent(f"""
+    done = run_blocked(f"""
         import edge_snn.cli.bench_cmds
         from edge_snn.cli import main
         sys.argv = ["edge-snn", "bench", {str(tiny[0])!r}, "--iters", "2", "--warmup", "1", "--sensor", "none"]
@@ -220,7 +198,6 @@ def test_bench_runs_without_torch(tiny, tmp_path):
             assert e.code in (0, None), e.code
         assert "torch" not in sys.modules
         print("torch-free ok")
-    """)
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    """, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "torch-free ok" in done.stdout and "p50" in done.stdout

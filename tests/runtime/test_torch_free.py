@@ -1,26 +1,11 @@
 """The device side must work where torch and brevitas cannot be imported (as on the drone)."""
 
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 
 from edge_snn.export.exporter import ExportOptions, export_checkpoint
 
-BLOCK = textwrap.dedent("""
-    import sys
-    class Block:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "brevitas", "torchvision"):
-                raise ImportError(f"{name} is blocked: the runtime must not need it")
-    sys.meta_path.insert(0, Block())
-""")
-
-
-def run_blocked(code: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCK + textwrap.dedent(code)], cwd=cwd, capture_output=True, text=True, timeout=120)
-
+from torch_blocking import run_blocked
 
 def test_blocker_really_blocks(tmp_path):
     result = run_blocked("import torch", tmp_path)
