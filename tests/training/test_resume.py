@@ -14,7 +14,8 @@ from edge_snn.training.checkpoint import load_checkpoint
 ARGS = ["--width", "0.125", "--timesteps", "3", "--height", "16", "--width-px", "16", "--train-samples", "24",
         "--val-samples", "4", "--epochs", "2", "--batch-size", "4", "--optimizer", "adam", "--lr", "0.003",
         "--checkpoint-every", "2", "--quiet"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+# CPU only: the test asks for bit-for-bit equality, which cuDNN's nondeterministic kernels do not give
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
 
 
 def cli(*args, **kwargs):
@@ -41,10 +42,8 @@ def test_kill_mid_epoch_then_resume(tmp_path):
                 break
         time.sleep(0.05)
     assert killed_at is not None, "the run finished before it could be killed mid-epoch"
-    print("killed at", killed_at)
     assert proc.returncode == -signal.SIGKILL
-    assert not list(broken.glob(".*.tmp")) or True  # a temp file may be left by the kill; last.pt is intact
-    load_checkpoint(broken / "last.pt")
+    load_checkpoint(broken / "last.pt")  # intact: a kill can only leave a stray temp file beside it
 
     resumed = cli("-o", str(broken), "--resume", *ARGS)
     out, err = resumed.communicate(timeout=600)
