@@ -44,7 +44,7 @@ TEST_SAMPLES = 64
 
 def base_config(epochs: int) -> TrainConfig:
     return TrainConfig(arch="dl-vgg9", width=0.125, timesteps=20, dataset="synthetic-images", encoding="direct",
-                       height=32, width_px=32, train_samples=256, val_samples=32, epochs=epochs, batch_size=16,
+                       height=32, width_px=32, train_samples=192, val_samples=32, epochs=epochs, batch_size=16,
                        optimizer="adam", lr=2e-3, seed=0, checkpoint_every=0)
 
 
