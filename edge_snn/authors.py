@@ -41,7 +41,8 @@ import torch
 
 from edge_snn.errors import UserError
 from edge_snn.models import SegmentationNet, build_model
-from edge_snn.training.checkpoint import file_sha256, safe_torch_load, save_checkpoint
+from edge_snn.runtime.files import file_sha256
+from edge_snn.training.checkpoint import safe_torch_load, save_checkpoint
 
 SOURCE_KIND = "authors-snn-segmentation"
 AUTHORS_ARCH = "dl-vgg9"  # their name for Spiking-DeepLab, which is also ours

@@ -294,7 +294,8 @@ def convert_checkpoint(ann_ckpt: str | os.PathLike, out: str | os.PathLike, *, t
     SNN's image encoding (default: the ANN run's; ``direct`` converts best).
     Returns the conversion summary saved in the checkpoint.
     """
-    from edge_snn.training.checkpoint import file_sha256, model_from_checkpoint, save_checkpoint
+    from edge_snn.runtime.files import file_sha256
+    from edge_snn.training.checkpoint import model_from_checkpoint, save_checkpoint
     from edge_snn.training.config import TrainConfig
     from edge_snn.training.datasets import dataset_kind, make_dataset
 

@@ -111,8 +111,6 @@ def run_bench_stage(out: Path) -> dict:
 
 
 def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int | None = None) -> dict:
-    import torch
-
     from edge_snn.export.exporter import ExportOptions, export_checkpoint
     from edge_snn.parity import format_report, run_parity
     from edge_snn.runtime.batch_run import run_files
@@ -134,7 +132,6 @@ def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int 
         resume = (run_dir / LAST).is_file() and not fresh
         _say(f"training {config.arch} width {config.width} T={config.timesteps} on synthetic events "
              f"({config.train_samples} scenes, {config.epochs} epochs){' - resuming' if resume else ''}")
-        torch.set_num_threads(max(1, torch.get_num_threads()))
         train(config, run_dir, resume=resume)
     else:
         _say(f"training already done in {run_dir} (use --fresh to retrain)")

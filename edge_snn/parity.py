@@ -28,7 +28,7 @@ import torch
 from edge_snn.errors import UserError
 from edge_snn.runtime import contract as C
 from edge_snn.runtime.metrics import confusion_matrix, mean_iou
-from edge_snn.runtime.model_file import load_onnx_contract
+from edge_snn.runtime.model_file import contract_of, load_onnx_file
 from edge_snn.runtime.session import Session
 
 
@@ -85,7 +85,7 @@ def _reference_model(checkpoint):
     return model, ckpt
 
 
-def parity_frames(ckpt: dict, contract: C.ModelContract, frames: int, seed: int):
+def parity_frames(ckpt: dict, contract: C.ModelContract, frames: int):
     """``frames`` held-out inputs (and labels) of the checkpoint's own dataset."""
     from edge_snn.training.config import TrainConfig
     from edge_snn.training.datasets import make_dataset
@@ -102,7 +102,8 @@ def parity_frames(ckpt: dict, contract: C.ModelContract, frames: int, seed: int)
 def run_parity(checkpoint: str | Path, model_path: str | Path, *, frames: int = 8, seed: int = 0,
                teacher_forced: bool = True, progress: bool = False) -> dict:
     """Compare reference and runtime on ``frames`` held-out scenes; returns the report dict."""
-    contract = load_onnx_contract(model_path)
+    proto = load_onnx_file(model_path, load_weights=True)
+    contract = contract_of(proto, str(model_path))
     if contract.batch != 1:
         raise UserError(f"parity runs frame by frame: export the model with --batch 1 (this one has batch {contract.batch})")
     model, ckpt = _reference_model(checkpoint)
@@ -111,7 +112,6 @@ def run_parity(checkpoint: str | Path, model_path: str | Path, *, frames: int = 
                         f"from {checkpoint} ({model.arch}, T={model.timesteps})")
     model.set_bn_beyond(contract.bn_beyond)
     spike_names = _spike_names(contract)
-    proto = onnx.load(str(model_path))
     extended = _with_spike_outputs(proto, [n for names in spike_names.values() for n in names])
     teacher_graph = _teacher_forced_graph(proto, contract) if teacher_forced else None
 
@@ -136,7 +136,7 @@ def run_parity(checkpoint: str | Path, model_path: str | Path, *, frames: int = 
             tpath = Path(tmp) / "teacher.onnx"
             onnx.save(teacher_graph[0], str(tpath))
             teacher = Session(tpath, seed=seed)
-        frame_iter = parity_frames(ckpt, contract, frames, seed)
+        frame_iter = parity_frames(ckpt, contract, frames)
         if progress:
             from tqdm import tqdm
 

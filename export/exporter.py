@@ -25,7 +25,7 @@ from edge_snn.export.weights import FloatWeights
 from edge_snn.models.base import LAYOUTS
 from edge_snn.models.bntt import BEYOND_POLICIES
 from edge_snn.runtime import contract as C
-from edge_snn.runtime.files import write_bytes_atomic
+from edge_snn.runtime.files import file_sha256, write_bytes_atomic
 
 OPSET = 17
 ENCODING_RANGES = {"poisson": (-1.0, 1.0), "direct": (-1.0, 1.0), "events": (0.0, float("inf"))}
@@ -131,7 +131,7 @@ def save_onnx_atomic(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, options: ExportOptions, *, model=None) -> dict:
     """Export a checkpoint file to ``output``; returns a summary (nodes, bytes, contract)."""
-    from edge_snn.training.checkpoint import file_sha256, load_checkpoint, model_from_checkpoint
+    from edge_snn.training.checkpoint import load_checkpoint, model_from_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     if model is None:

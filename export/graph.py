@@ -168,20 +168,20 @@ class OnnxOps:
         return self._reshape(seq * s + b, x.shape)
 
     def neuron(self, name: str, current: Sym, membrane: Sym, steps: int, params):
+        """LIF over ``steps`` steps via :func:`edge_snn.neuron.lif_step`; spikes get contract names."""
         from edge_snn.neuron import lif_step
 
-        chunks = [current] if steps == 1 else self._split(current, steps)
-        spikes_out = []
-        for chunk in chunks:
-            spikes, membrane = lif_step(chunk, membrane, params)
-            local = len(self.spike_tensors.get(name, [])) if steps == 1 else None
-            spikes = spikes.rename(spike_tensor_name(name, local)) if steps == 1 else spikes
-            if steps == 1:
-                self.spike_tensors.setdefault(name, []).append(spikes.name)
-            spikes_out.append(spikes)
-        spikes = spikes_out[0] if steps == 1 else self._concat(spikes_out, spike_tensor_name(name, None))
-        if steps > 1:
-            self.spike_tensors.setdefault(name, []).append(spikes.name)
+        names = self.spike_tensors.setdefault(name, [])
+        if steps == 1:  # time-major: one named spike tensor per step of the call
+            spikes, membrane = lif_step(current, membrane, params)
+            spikes = spikes.rename(spike_tensor_name(name, len(names)))
+        else:  # layer-major: the steps' spikes concatenated under one name
+            per_step = []
+            for chunk in self._split(current, steps):
+                step_spikes, membrane = lif_step(chunk, membrane, params)
+                per_step.append(step_spikes)
+            spikes = self._concat(per_step, spike_tensor_name(name, None))
+        names.append(spikes.name)
         count = Sym(self.g, self.g.node("ReduceSum", [spikes.name], keepdims=0)[0], ())
         self.spike_counts[name] = self.spike_counts[name] + count if name in self.spike_counts else count
         return spikes, membrane

@@ -1,4 +1,9 @@
-"""Open an exported model file and read its contract, with errors a user can act on."""
+"""Open an exported model file and read its contract, with errors a user can act on.
+
+Every command that reads an ``.onnx`` file (run, parity, bench, check, build)
+opens it through :func:`load_onnx_file`, so a missing file or a file that is
+not ONNX gives the same one-line message everywhere.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,32 @@ from edge_snn.errors import UserError
 from edge_snn.runtime.contract import ContractError, ModelContract, read_contract
 
 
-def load_onnx_contract(path: str | Path) -> ModelContract:
-    """The :class:`ModelContract` of an edge-snn ONNX file (weights are not loaded)."""
+def load_onnx_file(path: str | Path, *, load_weights: bool = False):
+    """The ``onnx.ModelProto`` in ``path``; external weight files are read only with ``load_weights``."""
     import onnx
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model file {path} does not exist; export one with `edge-snn export CHECKPOINT -o {path.name}`")
     try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception:
-        raise UserError(f"{path} is not an ONNX file (it does not parse as an ONNX model); pass a .onnx file written by `edge-snn export`") from None
-    if not proto.graph.node:
-        raise UserError(f"{path} is not an ONNX model (no graph); pass a .onnx file written by `edge-snn export`")
+        proto = onnx.load(str(path), load_external_data=load_weights)
+    except Exception as err:  # protobuf DecodeError and friends
+        raise UserError(f"{path} is not an ONNX file ({type(err).__name__}: it is not an ONNX model); "
+                        f"pass a .onnx file written by `edge-snn export`") from None
+    if proto.ir_version == 0 or not proto.graph.node or not proto.opset_import:
+        raise UserError(f"{path} is not an ONNX file (no IR version, graph or opset: it is not an ONNX model); "
+                        f"pass a .onnx file written by `edge-snn export`")
+    return proto
+
+
+def contract_of(proto, source: str) -> ModelContract:
+    """The :class:`ModelContract` in a loaded model's metadata."""
     try:
-        return read_contract({p.key: p.value for p in proto.metadata_props}, source=str(path))
+        return read_contract({p.key: p.value for p in proto.metadata_props}, source=source)
     except ContractError as err:
         raise UserError(str(err)) from None
+
+
+def load_onnx_contract(path: str | Path) -> ModelContract:
+    """The :class:`ModelContract` of an edge-snn ONNX file (weights are not loaded)."""
+    return contract_of(load_onnx_file(path), str(path))

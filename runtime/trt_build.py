@@ -143,15 +143,9 @@ def check_engine_compatible(sidecar: dict, *, trt_version: str, gpu_name: str, c
 
 def read_onnx_summary(onnx_path) -> tuple[dict[str, str], bool]:
     """(``metadata_props`` dict, whether the graph holds Q/DQ nodes), without loading external weights."""
-    import onnx
+    from edge_snn.runtime.model_file import load_onnx_file
 
-    path = Path(onnx_path)
-    if not path.is_file():
-        raise UserError(f"model file {path} does not exist; export one with `edge-snn export`")
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception:
-        raise UserError(f"{path} is not an ONNX file; pass a .onnx written by `edge-snn export`") from None
+    proto = load_onnx_file(onnx_path)
     metadata = {p.key: p.value for p in proto.metadata_props}
     has_qdq = any(node.op_type in QDQ_OPS for node in proto.graph.node)
     return metadata, has_qdq

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edge_snn.errors import UserError
+from edge_snn.runtime.model_file import load_onnx_file
 
 # ONNX element types under the names the TensorRT support tables use.
 TYPE_NAMES = {
@@ -140,16 +140,7 @@ def load_graph(path: str | Path) -> Graph:
     needed); a missing external file is reported by the checker.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"model {path} does not exist: give the path of an exported .onnx file")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf raises DecodeError, RuntimeWarning-like errors, ...
-        raise UserError(f"{path} is not an ONNX model (it does not parse as an ONNX protobuf: "
-                        f"{type(exc).__name__}): export it with `edge-snn export` or torch.onnx") from None
-    if model.ir_version == 0 or not model.HasField("graph") or not model.opset_import:
-        raise UserError(f"{path} is not an ONNX model (no IR version, graph or opset): "
-                        "export it with `edge-snn export` or torch.onnx")
+    model = load_onnx_file(path)
     try:
         onnx.checker.check_model(str(path))
         checker_error = None

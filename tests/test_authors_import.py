@@ -18,7 +18,8 @@ import pytest
 
 from edge_snn.authors import authors_key, import_authors_checkpoint, write_imported_checkpoint
 from edge_snn.errors import UserError
-from edge_snn.training.checkpoint import file_sha256, model_from_checkpoint
+from edge_snn.runtime.files import file_sha256
+from edge_snn.training.checkpoint import model_from_checkpoint
 
 T, SIZE, BATCH = 3, 32, 2
 

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.files import file_sha256, write_bytes_atomic  # noqa: F401 - file_sha256 re-exported
+from edge_snn.runtime.files import write_bytes_atomic
 
 FORMAT = "edge-snn-checkpoint"
 VERSION = 1
