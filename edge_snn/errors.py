@@ -1,26 +1,21 @@
 """The one exception type that means "the user asked for something we cannot do".
 
-It is a click ``ClickException`` (typer vendors click as ``typer._click`` in
-recent releases, plain ``click`` before), so the CLI (and typer's ``CliRunner`` in
-tests) turns it into one line on stderr and exit code 2, without a traceback.
-Anything else that escapes is a bug in edge-snn and keeps its traceback.
-Messages say what was wrong (file, value) and what to do next.
+A plain exception: the library (and the torch-free runtime on the drone) does
+not depend on the command-line framework. :mod:`edge_snn.cli` turns it into one
+line on stderr and exit code 2, without a traceback; anything else that
+escapes is a bug in edge-snn and keeps its traceback. Messages say what was
+wrong (file, value) and what to do next.
 """
 
 from __future__ import annotations
 
-import sys
-
-try:  # typer >= 0.22 ships its own copy of click
-    from typer._click.exceptions import ClickException
-except ImportError:  # pragma: no cover - older typer depends on click
-    from click import ClickException
+USER_ERROR_EXIT = 2
 
 
-class UserError(ClickException):
+class UserError(Exception):
     """Bad input, a missing file, an incompatible model: the user can fix it."""
 
-    exit_code = 2
+    exit_code = USER_ERROR_EXIT
 
-    def show(self, file=None) -> None:  # noqa: D102 - click's hook
-        print(f"edge-snn: error: {self.format_message()}", file=file or sys.stderr)
+    def format_message(self) -> str:
+        return str(self)

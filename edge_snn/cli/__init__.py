@@ -4,14 +4,33 @@ One module per command group; each command is a thin typer wrapper that parses
 options and calls a library function that does the work (and is tested on its
 own). Command modules import torch only inside their functions, so ``--help``
 and the device-side commands (run, check, bench) work where torch is absent.
-:class:`edge_snn.errors.UserError` becomes one line on stderr and exit 2.
+:class:`edge_snn.errors.UserError` (a plain exception of the library) becomes one line
+on stderr and exit 2 in :class:`EdgeSnnGroup`.
 """
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from typer.core import TyperGroup
+
+from edge_snn.errors import UserError
+
+
+class EdgeSnnGroup(TyperGroup):
+    """The root command group: a :class:`UserError` from any command becomes one line and exit 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            print(f"edge-snn: error: {err}", file=sys.stderr)
+            raise typer.Exit(err.exit_code) from None
+
 
 app = typer.Typer(
+    cls=EdgeSnnGroup,
     name="edge-snn",
     help="Spiking segmentation networks: train, quantize, export, run, check parity, benchmark.",
     no_args_is_help=True,
