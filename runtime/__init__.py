@@ -4,6 +4,7 @@
 metadata, encodes inputs and streams state between calls.
 """
 
-from edge_snn.runtime.session import FrameResult, Session, Stream, make_runner
+from edge_snn.runtime.backends import make_runner
+from edge_snn.runtime.session import FrameResult, Session, Stream
 
 __all__ = ["FrameResult", "Session", "Stream", "make_runner"]

@@ -267,7 +267,8 @@ def roofline_section(path: str, target_name: str, contract: C.ModelContract, cal
 def open_session(path, *, backend: str = "auto", providers: list[str] | None = None, threads: int = 0,
                  seed: int = 0, batch: int | None = None):
     """A :class:`Session` for benchmarking; ``batch`` (if given) must equal the exported batch."""
-    from edge_snn.runtime.session import Session, load_contract
+    from edge_snn.runtime.model_file import load_contract
+    from edge_snn.runtime.session import Session
 
     path = str(path)
     contract = load_contract(path)
@@ -404,7 +405,7 @@ def op_breakdown(path, frames: Sequence[np.ndarray], *, providers: list[str] | N
     """
     import onnxruntime as ort
 
-    from edge_snn.runtime.session import load_contract
+    from edge_snn.runtime.model_file import load_contract
 
     contract = load_contract(str(path))
     frames = check_spikes(frames, contract)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from edge_snn.errors import UserError
+
 FORMAT_VERSION = 1
 PREFIX = "edge_snn."
 INPUT = "input"
@@ -30,6 +32,22 @@ SPIKE_COUNTS = "spike_counts"
 STATE_IN = "state_in."
 STATE_OUT = "state_out."
 STEP = "step"
+
+
+def state_inputs(outputs: dict) -> dict:
+    """The ``state_out.*`` entries of a call's outputs renamed ``state_in.*``: the next call's state.
+
+    Host state may also be given with ``state_out.*`` keys (what a previous
+    call returned); ``state_in.*`` keys pass through. This is the only place
+    the rename is written.
+    """
+    return {STATE_IN + k[len(STATE_OUT):] if k.startswith(STATE_OUT) else k: v
+            for k, v in outputs.items() if k.startswith((STATE_OUT, STATE_IN))}
+
+
+def plain_outputs(outputs: dict) -> dict:
+    """A call's outputs without the state (``logits``, ``spike_counts``, any extra tensors)."""
+    return {k: v for k, v in outputs.items() if not k.startswith(STATE_OUT)}
 
 
 def spike_tensor_name(layer: str, local_step: int | None) -> str:
@@ -109,8 +127,8 @@ class ModelContract:
         return {PREFIX + k: v for k, v in values.items()}
 
 
-class ContractError(ValueError):
-    """The ONNX file is not an edge-snn graph, or its metadata is damaged."""
+class ContractError(UserError, ValueError):
+    """The ONNX file is not an edge-snn graph, or its metadata is damaged (or contradicts the graph)."""
 
 
 def read_contract(metadata: dict[str, str], *, source: str = "model") -> ModelContract:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.contract import ContractError, ModelContract, read_contract
+from edge_snn.runtime.contract import ModelContract, read_contract
 
 
 def load_onnx_file(path: str | Path, *, load_weights: bool = False):
@@ -33,12 +33,20 @@ def load_onnx_file(path: str | Path, *, load_weights: bool = False):
 
 def contract_of(proto, source: str) -> ModelContract:
     """The :class:`ModelContract` in a loaded model's metadata."""
-    try:
-        return read_contract({p.key: p.value for p in proto.metadata_props}, source=source)
-    except ContractError as err:
-        raise UserError(str(err)) from None
+    return read_contract({p.key: p.value for p in proto.metadata_props}, source=source)
 
 
 def load_onnx_contract(path: str | Path) -> ModelContract:
     """The :class:`ModelContract` of an edge-snn ONNX file (weights are not loaded)."""
     return contract_of(load_onnx_file(path), str(path))
+
+
+def load_contract(path: str | Path) -> ModelContract:
+    """Contract of an ONNX file, or of a TensorRT engine through its sidecar JSON."""
+    from edge_snn.runtime.backends import ENGINE_SUFFIXES
+
+    if str(path).endswith(ENGINE_SUFFIXES):
+        from edge_snn.runtime.backends.trt import engine_contract
+
+        return engine_contract(path)
+    return load_onnx_contract(path)

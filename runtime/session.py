@@ -5,10 +5,17 @@ A *frame* is one image (or one window of event frames) presented for the
 runs it in as many calls as the graph's ``T`` requires (streaming the state
 from call to call) and returns logits, the class map and spike counts.
 ``stream`` keeps the state across calls for inputs that arrive in pieces.
+
+Threads: a ``Session`` may be shared between threads (its runner serializes
+calls). A :class:`Stream` holds one evolving state: it serializes its own
+``feed`` calls, but its chunks must come in order, so give each stream one
+producer. With TensorRT the state lives in the engine's buffers, so only one
+stream per session can be live at a time (the runner refuses a stale state).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -16,8 +23,10 @@ import numpy as np
 
 from edge_snn.errors import UserError
 from edge_snn.runtime import contract as C
+from edge_snn.runtime.backends import make_runner
 from edge_snn.runtime.encoding import direct_encode, frame_seed, poisson_encode
-from edge_snn.runtime.model_file import load_onnx_contract
+from edge_snn.runtime.model_file import load_contract
+from edge_snn.runtime.streaming import fresh_state, run_steps
 
 
 @dataclass
@@ -32,31 +41,6 @@ class FrameResult:
     extra: dict = field(default_factory=dict)
 
 
-def make_runner(path: str, backend: str = "auto", providers: list[str] | None = None, **kwargs):
-    """The runner for ``backend`` (``onnxruntime``, ``tensorrt`` or ``auto``)."""
-    path = str(path)
-    if backend == "auto":
-        backend = "tensorrt" if path.endswith((".engine", ".plan")) else "onnxruntime"
-    if backend == "onnxruntime":
-        from edge_snn.runtime.backends.onnxrt import BoundOnnxRuntimeRunner
-
-        return BoundOnnxRuntimeRunner(path, providers=providers, **kwargs)
-    if backend == "tensorrt":
-        from edge_snn.runtime.backends.trt import TensorRTRunner
-
-        return TensorRTRunner(path, **kwargs)
-    raise UserError(f"unknown backend {backend!r}; choose onnxruntime, tensorrt or auto")
-
-
-def load_contract(path: str) -> C.ModelContract:
-    """Contract of an ONNX file, or of a TensorRT engine through its sidecar JSON."""
-    if str(path).endswith((".engine", ".plan")):
-        from edge_snn.runtime.backends.trt import engine_contract
-
-        return engine_contract(path)
-    return load_onnx_contract(path)
-
-
 class Session:
     """An exported model plus its runner. Use as a context manager or call ``close()``."""
 
@@ -65,7 +49,9 @@ class Session:
         self.path = str(path)
         self.contract = load_contract(self.path)
         self.seed = seed
-        self.runner = runner or make_runner(self.path, backend, providers, **runner_options)
+        if providers:
+            runner_options["providers"] = providers
+        self.runner = runner or make_runner(self.path, backend, **runner_options)
         self.runner.activate()
 
     def close(self) -> None:
@@ -131,27 +117,16 @@ class Session:
         return np.ascontiguousarray(x[:steps])
 
     def fresh_state(self) -> dict[str, np.ndarray]:
-        return {C.STATE_IN + s.name: np.zeros(s.shape, dtype=s.dtype) for s in self.contract.state}
+        return fresh_state(self.contract)
 
     # --- running -----------------------------------------------------------
     def run_encoded(self, spikes: np.ndarray, state=None) -> tuple[dict[str, np.ndarray], object, int]:
         """Run encoded steps ``[N, B, C, H, W]`` (N a multiple of the graph's T) from ``state``.
 
-        Returns (outputs of the last call, state reached, calls made).
+        Returns (outputs of the last call with spike counts summed, state reached, calls made).
         """
-        c = self.contract
-        state = self.fresh_state() if state is None else state
-        if spikes.shape[0] % c.timesteps:
-            raise UserError(f"{spikes.shape[0]} steps cannot be split into calls of T={c.timesteps}")
-        calls = spikes.shape[0] // c.timesteps
-        counts = np.zeros(len(c.spike_layers), dtype=np.float64)
-        outputs = {}
-        for i in range(calls):
-            outputs, state = self.runner.step({C.INPUT: spikes[i * c.timesteps:(i + 1) * c.timesteps]}, state)
-            counts += outputs[C.SPIKE_COUNTS]
-        outputs = dict(outputs)
-        outputs[C.SPIKE_COUNTS] = counts
-        return outputs, state, calls
+        result = run_steps(self.runner, self.contract, spikes, state)
+        return result.outputs, result.state, result.calls
 
     def infer(self, x: np.ndarray, *, frame_index: int = 0) -> FrameResult:
         """Segment one frame from a fresh state."""
@@ -168,29 +143,35 @@ class Session:
 
 
 class Stream:
-    """Calls of ``T`` steps each, with the state carried from one call to the next.
+    """Chunks of ``T`` steps (or a multiple of T), with the state carried from one call to the next.
 
-    The step counter lives in the state: when it would pass the trained number
-    of steps and the model was exported with ``bn_beyond="error"``, the call is
-    refused; ``reset()`` starts a new frame.
+    The step counter is the graph's own (``state_in.step`` in the state):
+    when a chunk would pass the trained number of steps and the model was
+    exported with ``bn_beyond="error"``, it is refused; ``reset()`` starts a
+    new frame.
     """
 
     def __init__(self, session: Session):
         self.session = session
+        self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
-        self.state = self.session.fresh_state()
-        self.steps_done = 0
+        self.state = None  # a fresh frame
+
+    @property
+    def steps_done(self) -> int:
+        """Timesteps of the current frame integrated so far, read from the graph's step counter."""
+        return 0 if self.state is None else self.session.runner.state_step(self.state)
 
     def feed(self, spikes: np.ndarray) -> dict[str, np.ndarray]:
+        """Run one chunk ``[k*T, B, C, H, W]``; returns its outputs (``spike_counts`` summed over its calls)."""
         c = self.session.contract
         spikes = np.asarray(spikes, dtype=np.float32)
-        if spikes.shape[1:] != tuple(c.input_shape[1:]) or spikes.shape[0] != c.timesteps:
-            raise UserError(f"stream chunk has shape {spikes.shape}, the graph takes {tuple(c.input_shape)}")
-        if c.bn_beyond == "error" and self.steps_done + c.timesteps > c.timesteps_trained:
-            raise UserError(f"this frame already ran {self.steps_done} of its {c.timesteps_trained} trained steps; "
-                            f"call reset() for a new frame, or export with --bn-beyond last|cycle for longer streams")
-        outputs, self.state = self.session.runner.step({C.INPUT: spikes}, self.state)
-        self.steps_done += c.timesteps
-        return outputs
+        if spikes.shape[1:] != tuple(c.input_shape[1:]) or spikes.shape[0] % c.timesteps or not spikes.shape[0]:
+            raise UserError(f"stream chunk has shape {spikes.shape}, the graph takes {tuple(c.input_shape)} "
+                            f"(a multiple of {c.timesteps} steps)")
+        with self._lock:
+            result = run_steps(self.session.runner, c, spikes, self.state)
+            self.state = result.state
+        return result.outputs

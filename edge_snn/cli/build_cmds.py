@@ -25,7 +25,7 @@ def build(
     timing_cache: Annotated[Optional[Path], typer.Option("--timing-cache", help="Timing cache file (default: .edge-snn-timing.cache next to the engine).")] = None,
 ) -> None:
     """Build a TensorRT engine (default FP32, or the --target's precision) and its sidecar."""
-    from edge_snn.runtime.trt_build import build_engine, target_build_defaults
+    from edge_snn.runtime.backends.trt.build import build_engine, target_build_defaults
 
     chosen = [name for name, on in (("fp16", fp16), ("int8", int8), ("best", best)) if on]
     if len(chosen) > 1:

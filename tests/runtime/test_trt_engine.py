@@ -21,7 +21,9 @@ import pytest
 from edge_snn.errors import UserError
 from edge_snn.runtime import contract as C
 from edge_snn.runtime.backends import trt as T
-from edge_snn.runtime.trt_build import make_sidecar, write_sidecar
+from edge_snn.runtime.backends.trt import loader as L
+from edge_snn.runtime.backends.trt import runner as R
+from edge_snn.runtime.backends.trt.sidecar import make_sidecar, write_sidecar
 
 # --- a fake TensorRT engine: a one-layer LIF, T=2 steps per call ----------------
 STEPS, SHAPE, LEAK = 2, (1, 1, 2, 2), 0.5
@@ -176,9 +178,9 @@ def fake(monkeypatch, tmp_path):
     fake_trt = SimpleNamespace(__version__="10.3.0", Runtime=Runtime, nptype=lambda dtype: dtype,
                                Logger=type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None}),
                                TensorIOMode=SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT"))
-    monkeypatch.setattr(T, "import_tensorrt", lambda: fake_trt)
-    monkeypatch.setattr(T, "CudaRuntime", lambda: cuda)
-    monkeypatch.setattr(T, "gpu_info", lambda: ("Orin", "8.7"))
+    monkeypatch.setattr(L, "import_tensorrt", lambda: fake_trt)
+    monkeypatch.setattr(R, "CudaRuntime", lambda: cuda)
+    monkeypatch.setattr(L, "gpu_info", lambda: ("Orin", "8.7"))
     engine = tmp_path / "lif.engine"
     engine.write_bytes(ENGINE_BYTES)
     state.sidecar = make_sidecar(
@@ -357,8 +359,8 @@ def _ort(path, feed):
 @pytest.mark.gpu
 @pytest.mark.parametrize("cuda_graph", [False, True])
 def test_fp32_engine_matches_onnxruntime_and_streams(exported, tmp_path, cuda_graph):
-    from edge_snn.runtime.session import load_contract
-    from edge_snn.runtime.trt_build import build_engine
+    from edge_snn.runtime.model_file import load_contract
+    from edge_snn.runtime.backends.trt.build import build_engine
 
     engine = tmp_path / "t4.engine"
     sidecar = build_engine(exported[4], engine, precision="fp32", timing_cache=tmp_path / "timing.cache")
@@ -385,7 +387,8 @@ def test_fp32_engine_matches_onnxruntime_and_streams(exported, tmp_path, cuda_gr
 
 @pytest.mark.gpu
 def test_fp16_engine_is_close_and_a_stale_sidecar_is_refused(exported, tmp_path):
-    from edge_snn.runtime.trt_build import build_engine, read_sidecar
+    from edge_snn.runtime.backends.trt.build import build_engine
+    from edge_snn.runtime.backends.trt.sidecar import read_sidecar
 
     engine = tmp_path / "t4-fp16.engine"
     build_engine(exported[4], engine, precision="fp16")

@@ -17,7 +17,9 @@ from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 from edge_snn.errors import UserError
-from edge_snn.runtime import trt_build as B
+from edge_snn.runtime.backends.trt import build as B
+from edge_snn.runtime.backends.trt import sidecar as S
+from edge_snn.runtime.files import file_sha256
 from edge_snn.runtime.contract import ModelContract, StateTensor
 
 TRT_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPack (python3-libnvinfer); "
@@ -54,12 +56,12 @@ def sidecar_for(tmp_path, engine_bytes=b"engine-bytes", **overrides) -> tuple:
     engine = tmp_path / "model.engine"
     engine.write_bytes(engine_bytes)
     fields = dict(onnx_path=tmp_path / "model.onnx", engine_path=engine, model_sha256="11" * 32,
-                  engine_sha256=B.file_sha256(engine), trt_version="10.3.0", gpu_name="Orin",
+                  engine_sha256=file_sha256(engine), trt_version="10.3.0", gpu_name="Orin",
                   compute_capability=(8, 7), flags={"precision": "fp16", "dla_core": None, "gpu_fallback": True},
                   metadata=contract().to_metadata(), build_seconds=12.5)
     fields.update(overrides)
-    sidecar = B.make_sidecar(**fields)
-    B.write_sidecar(engine, sidecar)
+    sidecar = S.make_sidecar(**fields)
+    S.write_sidecar(engine, sidecar)
     return engine, sidecar
 
 
@@ -69,13 +71,13 @@ HERE = dict(trt_version="10.3.0", gpu_name="Orin", compute_capability="8.7")
 # --- the sidecar file --------------------------------------------------------
 def test_sidecar_sits_next_to_the_engine_and_round_trips(tmp_path):
     engine, written = sidecar_for(tmp_path)
-    assert B.sidecar_path(engine) == tmp_path / "model.engine.json"
-    read = B.read_sidecar(engine)
+    assert S.sidecar_path(engine) == tmp_path / "model.engine.json"
+    read = S.read_sidecar(engine)
     assert read == written
     assert read["tensorrt_version"] == "10.3.0"
     assert read["gpu"] == {"name": "Orin", "compute_capability": "8.7"}
     assert read["flags"]["precision"] == "fp16"
-    assert read["engine_sha256"] == B.file_sha256(engine)
+    assert read["engine_sha256"] == file_sha256(engine)
     assert read["model"] == "model.onnx" and read["model_sha256"] == "11" * 32
     assert read["build_seconds"] == 12.5 and read["built_at"].endswith("+00:00")
     assert read["metadata"] == contract().to_metadata()
@@ -85,24 +87,24 @@ def test_sidecar_sits_next_to_the_engine_and_round_trips(tmp_path):
     (None, "has no sidecar"),
     ("{not json", "unreadable"),
     (json.dumps({"format": "something-else"}), "not an edge-snn engine sidecar"),
-    (json.dumps({"format": B.SIDECAR_FORMAT, "sidecar_version": 99}), "newer edge-snn"),
-    (json.dumps({"format": B.SIDECAR_FORMAT, "sidecar_version": 1, "gpu": {}}), "lacks engine_sha256"),
+    (json.dumps({"format": S.SIDECAR_FORMAT, "sidecar_version": 99}), "newer edge-snn"),
+    (json.dumps({"format": S.SIDECAR_FORMAT, "sidecar_version": 1, "gpu": {}}), "lacks engine_sha256"),
 ])
 def test_a_missing_or_damaged_sidecar_says_to_rebuild(tmp_path, damage, says):
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"x")
     if damage is not None:
-        B.sidecar_path(engine).write_text(damage)
+        S.sidecar_path(engine).write_text(damage)
     with pytest.raises(UserError, match=says) as info:
-        B.read_sidecar(engine)
+        S.read_sidecar(engine)
     assert "edge-snn" in str(info.value)
 
 
 # --- staleness ---------------------------------------------------------------
 def test_an_engine_on_the_machine_it_was_built_for_passes(tmp_path):
     engine, sidecar = sidecar_for(tmp_path)
-    assert B.engine_mismatches(sidecar, **HERE, engine_sha256=B.file_sha256(engine)) == []
-    B.check_engine_compatible(sidecar, **HERE, engine_sha256=B.file_sha256(engine), engine_path=engine)
+    assert S.engine_mismatches(sidecar, **HERE, engine_sha256=file_sha256(engine)) == []
+    S.check_engine_compatible(sidecar, **HERE, engine_sha256=file_sha256(engine), engine_path=engine)
 
 
 @pytest.mark.parametrize("field, value, says", [
@@ -113,17 +115,17 @@ def test_an_engine_on_the_machine_it_was_built_for_passes(tmp_path):
 ])
 def test_each_stale_field_is_named_and_the_fix_given(tmp_path, field, value, says):
     engine, sidecar = sidecar_for(tmp_path)
-    here = {**HERE, "engine_sha256": B.file_sha256(engine), field: value}
-    problems = B.engine_mismatches(sidecar, **here)
+    here = {**HERE, "engine_sha256": file_sha256(engine), field: value}
+    problems = S.engine_mismatches(sidecar, **here)
     assert len(problems) == 1 and says in problems[0]
     with pytest.raises(UserError, match="edge-snn build model.onnx -o model.engine") as info:
-        B.check_engine_compatible(sidecar, **here, engine_path=engine)
+        S.check_engine_compatible(sidecar, **here, engine_path=engine)
     assert says in str(info.value)
 
 
 def test_every_mismatch_is_listed_at_once(tmp_path):
     engine, sidecar = sidecar_for(tmp_path)
-    problems = B.engine_mismatches(sidecar, trt_version="10.7", gpu_name="X", compute_capability="9.0",
+    problems = S.engine_mismatches(sidecar, trt_version="10.7", gpu_name="X", compute_capability="9.0",
                                    engine_sha256="0")
     assert len(problems) == 4
 
@@ -131,13 +133,13 @@ def test_every_mismatch_is_listed_at_once(tmp_path):
 def test_an_edited_engine_file_no_longer_matches_its_sidecar(tmp_path):
     engine, sidecar = sidecar_for(tmp_path)
     engine.write_bytes(b"engine-bytes, then edited")
-    assert "changed" in B.engine_mismatches(sidecar, **HERE, engine_sha256=B.file_sha256(engine))[0]
+    assert "changed" in S.engine_mismatches(sidecar, **HERE, engine_sha256=file_sha256(engine))[0]
 
 
 # --- the contract of an engine -----------------------------------------------
 def test_engine_contract_comes_from_the_sidecar_metadata(tmp_path):
     from edge_snn.runtime.backends.trt import engine_contract
-    from edge_snn.runtime.session import load_contract
+    from edge_snn.runtime.model_file import load_contract
 
     engine, _ = sidecar_for(tmp_path)
     assert engine_contract(engine) == contract()
@@ -228,7 +230,7 @@ def test_build_without_tensorrt_says_how_to_install_it(tmp_path, no_tensorrt):
 
 
 def test_runner_without_tensorrt_says_how_to_install_it(tmp_path, no_tensorrt):
-    from edge_snn.runtime.session import make_runner
+    from edge_snn.runtime import make_runner
 
     engine, _ = sidecar_for(tmp_path)
     runner = make_runner(str(engine))  # auto: .engine -> tensorrt, nothing imported yet
@@ -239,7 +241,7 @@ def test_runner_without_tensorrt_says_how_to_install_it(tmp_path, no_tensorrt):
 
 
 def test_importing_the_backend_imports_neither_tensorrt_nor_cuda_nor_torch():
-    code = ("import sys, edge_snn.runtime.backends.trt, edge_snn.runtime.trt_build, edge_snn.cli.build_cmds; "
+    code = ("import sys, edge_snn.runtime.backends.trt, edge_snn.runtime.backends.trt.build, edge_snn.cli.build_cmds; "
             "print(sorted(m for m in ('tensorrt', 'cuda', 'torch', 'brevitas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -1,10 +1,9 @@
-"""TensorRT 10 backend: a serialized engine, static device buffers, state kept on the GPU.
+"""TensorRT 10 runner: a deserialized engine, static device buffers, state kept on the GPU.
 
-``activate()`` reads the sidecar ``<engine>.json`` and refuses an engine built
-by another TensorRT version, for another GPU, or changed since its build,
-*before* handing the bytes to TensorRT. It then allocates one device buffer
-per I/O tensor (shapes are static) plus page-locked host staging buffers, and
-binds the addresses once.
+``activate()`` calls its loader (:class:`~edge_snn.runtime.backends.trt.loader.EngineFromFile`,
+which checks the sidecar before deserializing), then allocates one device
+buffer per I/O tensor (shapes are static) plus page-locked host staging
+buffers, and binds the addresses once.
 
 Streaming keeps the membrane state on the device. Each state tensor has two
 device buffers, set 0 and set 1. A call at *parity* p binds ``state_in.*`` to
@@ -22,89 +21,16 @@ dominates small spiking layers on a Jetson.
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from edge_snn.errors import UserError
 from edge_snn.runtime.backends.base import Runner
-from edge_snn.runtime.contract import STATE_IN, STATE_OUT, ContractError, ModelContract, read_contract
-from edge_snn.runtime.trt_build import (
-    check_engine_compatible,
-    cuda_check,
-    gpu_info,
-    import_cudart,
-    import_tensorrt,
-    read_sidecar,
-)
-
-
-def engine_contract(path) -> ModelContract:
-    """The :class:`ModelContract` of a TensorRT engine, from the ONNX metadata stored in its sidecar."""
-    if not Path(path).is_file():
-        raise UserError(f"engine file {path} does not exist; build one with `edge-snn build MODEL.onnx -o {Path(path).name}`")
-    sidecar = read_sidecar(path)
-    try:
-        return read_contract(sidecar["metadata"], source=f"{path} (sidecar)")
-    except ContractError as err:
-        raise UserError(str(err)) from None
-
-
-class CudaRuntime:
-    """The few CUDA runtime calls the runner needs, through cuda-python (errors raised, not returned)."""
-
-    def __init__(self):
-        self.rt = import_cudart()
-
-    def call(self, name: str, *args):
-        return cuda_check(getattr(self.rt, name)(*args), name)
-
-    def stream_create(self):
-        # non-blocking: no implicit sync with the legacy default stream, which stream capture forbids
-        return self.call("cudaStreamCreateWithFlags", self.rt.cudaStreamNonBlocking)
-
-    def stream_handle(self, stream) -> int:
-        return int(stream)
-
-    def malloc(self, nbytes: int) -> int:
-        return int(self.call("cudaMalloc", nbytes))
-
-    def host_array(self, shape, dtype) -> tuple[np.ndarray, int]:
-        """A page-locked host array (async copies need it) and its address."""
-        dtype = np.dtype(dtype)
-        nbytes = max(int(np.prod(shape)) * dtype.itemsize, 1)
-        ptr = int(self.call("cudaMallocHost", nbytes))
-        raw = (ctypes.c_byte * nbytes).from_address(ptr)
-        return np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape))).reshape(shape), ptr
-
-    def h2d(self, dst: int, src: int, nbytes: int, stream) -> None:
-        self.call("cudaMemcpyAsync", dst, src, nbytes, self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice, stream)
-
-    def d2h(self, dst: int, src: int, nbytes: int, stream) -> None:
-        self.call("cudaMemcpyAsync", dst, src, nbytes, self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream)
-
-    def synchronize(self, stream) -> None:
-        self.call("cudaStreamSynchronize", stream)
-
-    def begin_capture(self, stream) -> None:
-        self.call("cudaStreamBeginCapture", stream, self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal)
-
-    def end_capture(self, stream):
-        return self.call("cudaStreamEndCapture", stream)
-
-    def instantiate(self, graph):
-        return self.call("cudaGraphInstantiate", graph, 0)
-
-    def launch(self, graph_exec, stream) -> None:
-        self.call("cudaGraphLaunch", graph_exec, stream)
-
-    def destroy(self, kind: str, handle) -> None:
-        """Free ``handle``: kind is ``Free``, ``FreeHost``, ``GraphExecDestroy``, ``GraphDestroy`` or ``StreamDestroy``."""
-        self.call("cuda" + kind, handle)
+from edge_snn.runtime.backends.trt.cuda import CudaRuntime
+from edge_snn.runtime.backends.trt.loader import EngineFromFile
+from edge_snn.runtime.contract import STATE_IN, STATE_OUT
 
 
 @dataclass(frozen=True)
@@ -137,37 +63,23 @@ class TensorRTRunner(Runner):
 
     name = "tensorrt"
 
-    def __init__(self, engine_path: str, *, cuda_graph: bool = False):
-        super().__init__(engine_path)
+    def __init__(self, loader, *, cuda_graph: bool = False):
+        loader = loader if isinstance(loader, EngineFromFile) else EngineFromFile(loader)
+        super().__init__(loader.path)
+        self.loader = loader
         self.cuda_graph = cuda_graph
         self.generation = 0
 
     # --- lifecycle ---------------------------------------------------------
     def activate_impl(self) -> None:
-        trt = import_tensorrt()
-        cuda = CudaRuntime()
-        path = Path(self.model_path)
-        if not path.is_file():
-            raise UserError(f"engine file {path} does not exist; build one with `edge-snn build MODEL.onnx -o {path.name}`")
-        self.sidecar = read_sidecar(path)
-        blob = path.read_bytes()
-        gpu_name, capability = gpu_info()
-        check_engine_compatible(self.sidecar, trt_version=trt.__version__, gpu_name=gpu_name,
-                                compute_capability=capability, engine_sha256=hashlib.sha256(blob).hexdigest(),
-                                engine_path=path)
-        self.cuda = cuda
-        self.logger = trt.Logger(trt.Logger.WARNING)
-        self.trt_runtime = trt.Runtime(self.logger)
-        dla_core = self.sidecar.get("flags", {}).get("dla_core")
-        if dla_core is not None:
-            self.trt_runtime.DLA_core = int(dla_core)
-        self.engine = self.trt_runtime.deserialize_cuda_engine(blob)
-        if self.engine is None:
-            raise UserError(f"TensorRT could not deserialize {path} (see its log above); rebuild it with `edge-snn build`")
+        loaded = self.loader()  # TensorRT first: its install hint is the one a user needs first
+        self.cuda, self.sidecar = CudaRuntime(), loaded.sidecar
+        self.trt_runtime, self.engine = loaded.runtime, loaded.engine
         self.context = self.engine.create_execution_context()
         if self.context is None:
-            raise UserError(f"TensorRT could not create an execution context for {path}; is the GPU out of memory?")
-        self.tensors = self._read_tensors(trt)
+            raise UserError(f"TensorRT could not create an execution context for {self.model_path}; "
+                            "is the GPU out of memory?")
+        self.tensors = self._read_tensors(loaded.trt)
         try:
             self._allocate()
         except BaseException:

@@ -36,10 +36,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.files import file_sha256, write_bytes_atomic, write_json_atomic
+from edge_snn.runtime.backends.trt.cuda import gpu_info
+from edge_snn.runtime.backends.trt.sidecar import make_sidecar, write_sidecar
+from edge_snn.runtime.files import file_sha256, write_bytes_atomic
 
-SIDECAR_FORMAT = "edge-snn-trt-engine"
-SIDECAR_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "int8", "best")
 TIMING_CACHE_NAME = ".edge-snn-timing.cache"
 DEFAULT_WORKSPACE_MB = 1024
@@ -50,95 +50,6 @@ TRT_INSTALL_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPac
 CUDA_INSTALL_HINT = ("cuda-python is not installed (the TensorRT backend uses it for device memory): "
                      "pip install cuda-python (a 12.x release for CUDA 12 / JetPack 6)")
 
-
-
-# --- plain Python: sidecar, hashes, compatibility ---------------------------
-def sidecar_path(engine_path: str | os.PathLike) -> Path:
-    """``model.engine`` -> ``model.engine.json``."""
-    return Path(str(engine_path) + ".json")
-
-
-def format_capability(capability) -> str:
-    """``(8, 7)``, ``"8.7"`` or ``8.7`` -> ``"8.7"``."""
-    if isinstance(capability, (tuple, list)):
-        return f"{int(capability[0])}.{int(capability[1])}"
-    return str(capability)
-
-
-def make_sidecar(*, onnx_path, engine_path, model_sha256: str, engine_sha256: str, trt_version: str,
-                 gpu_name: str, compute_capability, flags: dict, metadata: dict[str, str],
-                 build_seconds: float = 0.0) -> dict:
-    """The sidecar dict (see the module docstring for what each field is for)."""
-    return {
-        "format": SIDECAR_FORMAT,
-        "sidecar_version": SIDECAR_VERSION,
-        "engine": Path(engine_path).name,
-        "engine_sha256": engine_sha256,
-        "model": Path(onnx_path).name,
-        "model_sha256": model_sha256,
-        "tensorrt_version": str(trt_version),
-        "gpu": {"name": str(gpu_name), "compute_capability": format_capability(compute_capability)},
-        "flags": dict(flags),
-        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "build_seconds": round(float(build_seconds), 3),
-        "metadata": dict(metadata),
-    }
-
-
-def write_sidecar(engine_path, sidecar: dict) -> Path:
-    path = sidecar_path(engine_path)
-    write_json_atomic(path, sidecar)
-    return path
-
-
-def read_sidecar(engine_path) -> dict:
-    """The sidecar of ``engine_path``, or a UserError saying how to get one."""
-    path = sidecar_path(engine_path)
-    rebuild = f"rebuild it with `edge-snn build MODEL.onnx -o {Path(engine_path).name}`"
-    if not path.is_file():
-        raise UserError(f"{engine_path} has no sidecar {path.name} next to it, so its TensorRT version, GPU and "
-                        f"model cannot be checked; {rebuild}")
-    try:
-        sidecar = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise UserError(f"sidecar {path} is unreadable ({err}); {rebuild}") from None
-    if not isinstance(sidecar, dict) or sidecar.get("format") != SIDECAR_FORMAT:
-        raise UserError(f"{path} is not an edge-snn engine sidecar; {rebuild}")
-    if int(sidecar.get("sidecar_version", 0)) > SIDECAR_VERSION:
-        raise UserError(f"{path} was written by a newer edge-snn (sidecar version {sidecar['sidecar_version']}); "
-                        f"upgrade edge-snn or {rebuild}")
-    missing = [k for k in ("engine_sha256", "tensorrt_version", "gpu", "metadata") if k not in sidecar]
-    if missing:
-        raise UserError(f"sidecar {path} lacks {', '.join(missing)}; {rebuild}")
-    return sidecar
-
-
-def engine_mismatches(sidecar: dict, *, trt_version: str, gpu_name: str, compute_capability,
-                      engine_sha256: str) -> list[str]:
-    """What differs between the build recorded in ``sidecar`` and this machine/file (empty: compatible)."""
-    gpu = sidecar.get("gpu", {})
-    problems = []
-    if sidecar.get("tensorrt_version") != str(trt_version):
-        problems.append(f"built with TensorRT {sidecar.get('tensorrt_version')}, this is TensorRT {trt_version}")
-    if gpu.get("compute_capability") != format_capability(compute_capability):
-        problems.append(f"built for compute capability {gpu.get('compute_capability')}, "
-                        f"this GPU is {format_capability(compute_capability)}")
-    if gpu.get("name") != str(gpu_name):
-        problems.append(f"built on GPU '{gpu.get('name')}', this is '{gpu_name}'")
-    if sidecar.get("engine_sha256") != engine_sha256:
-        problems.append("the engine file changed since its sidecar was written (SHA-256 differs)")
-    return problems
-
-
-def check_engine_compatible(sidecar: dict, *, trt_version: str, gpu_name: str, compute_capability,
-                            engine_sha256: str, engine_path: str | os.PathLike = "the engine") -> None:
-    """Raise a UserError listing every mismatch; TensorRT engines are not portable across versions or GPUs."""
-    problems = engine_mismatches(sidecar, trt_version=trt_version, gpu_name=gpu_name,
-                                 compute_capability=compute_capability, engine_sha256=engine_sha256)
-    if problems:
-        model = sidecar.get("model", "MODEL.onnx")
-        raise UserError(f"{engine_path} cannot run here: {'; '.join(problems)}. Rebuild it on this device with "
-                        f"`edge-snn build {model} -o {Path(str(engine_path)).name}`")
 
 
 def read_onnx_summary(onnx_path) -> tuple[dict[str, str], bool]:
@@ -199,45 +110,6 @@ def import_tensorrt():
     except ImportError:
         raise UserError(TRT_INSTALL_HINT) from None
     return tensorrt
-
-
-def import_cudart():
-    """The CUDA runtime module of cuda-python (``cuda.bindings.runtime``; ``cuda.cudart`` before 12.6)."""
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        try:
-            from cuda import cudart
-        except ImportError:
-            raise UserError(CUDA_INSTALL_HINT) from None
-    return cudart
-
-
-def cuda_check(result, what: str):
-    """cuda-python returns ``(err, *values)``: raise on error, else return the value(s)."""
-    cudart = import_cudart()
-    err, values = result[0], result[1:]
-    if err != cudart.cudaError_t.cudaSuccess:
-        name = cudart.cudaGetErrorName(err)[1]
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        raise RuntimeError(f"CUDA error in {what}: {name}")
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else values
-
-
-def gpu_info(device: int | None = None) -> tuple[str, str]:
-    """(GPU name, compute capability "major.minor") of ``device`` (default: the current one)."""
-    cudart = import_cudart()
-    if device is None:
-        device = cuda_check(cudart.cudaGetDevice(), "cudaGetDevice")
-    try:
-        props = cuda_check(cudart.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
-    except RuntimeError as err:
-        raise UserError(f"no usable CUDA device ({err}); TensorRT needs an NVIDIA GPU with a working driver") from None
-    name = props.name
-    name = name.decode(errors="replace") if isinstance(name, (bytes, bytearray)) else str(name)
-    return name.split("\x00", 1)[0].strip(), f"{props.major}.{props.minor}"
 
 
 def _logger(trt):
