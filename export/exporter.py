@@ -21,7 +21,7 @@ from onnx import helper
 
 from edge_snn.errors import UserError
 from edge_snn.export.graph import INT64, GraphBuilder, OnnxOps, Sym
-from edge_snn.export.weights import FloatWeights
+from edge_snn.export.weights import FloatWeights, int8_weights
 from edge_snn.models.base import LAYOUTS
 from edge_snn.models.bntt import BEYOND_POLICIES
 from edge_snn.runtime import contract as C
@@ -37,6 +37,9 @@ class ExportOptions:
 
     bn_beyond: how steps past the trained T are normalized (``error``: the
         runtime refuses them; ``last``/``cycle``, see :mod:`edge_snn.models.bntt`).
+    int8_form: how a quantized checkpoint's convs are written: ``qdq`` (TensorRT's
+        explicit quantization, :mod:`edge_snn.export.qdq`) or ``integer`` (ONNX
+        Runtime's CPU integer kernels, :mod:`edge_snn.export.integer`).
     """
 
     timesteps: int = 20
@@ -45,6 +48,7 @@ class ExportOptions:
     height: int | None = None
     width: int | None = None
     bn_beyond: str = "error"
+    int8_form: str = "qdq"
 
 
 def _validate(model, ckpt: dict, options: ExportOptions) -> None:
@@ -72,7 +76,7 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
     width = options.width or int(data.get("width", 64))
     model = model.eval()
     model.set_bn_beyond(options.bn_beyond)
-    weights = weights or _weights_for(model)
+    weights = weights or _weights_for(model, options.int8_form)
     g = GraphBuilder()
     ops = OnnxOps(g, weights)
     T, B = options.timesteps, options.batch
@@ -136,18 +140,17 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     ckpt = load_checkpoint(checkpoint)
     if model is None:
         model, _ = model_from_checkpoint(ckpt)
-    proto, _ = build_graph(model, ckpt, options, weights=_weights_for(model), sha256=file_sha256(checkpoint))
+    proto, _ = build_graph(model, ckpt, options, weights=_weights_for(model, options.int8_form),
+                           sha256=file_sha256(checkpoint))
     check_graph(proto)
     save_onnx_atomic(proto, output)
     return {"path": str(output), "nodes": len(proto.graph.node), "bytes": Path(output).stat().st_size,
             "layout": options.layout, "timesteps": options.timesteps}
 
 
-def _weights_for(model):
-    """Float weights, or QDQ weights for a Brevitas-quantized model."""
+def _weights_for(model, int8_form: str = "qdq"):
+    """Float weights, or INT8 weights in ``int8_form`` (qdq or integer) for a Brevitas-quantized model."""
     names = {m: n for n, m in model.named_modules()}
-    if getattr(model, "quantized", False):
-        from edge_snn.export.qdq import QdqWeights
-
-        return QdqWeights(names)
+    if getattr(model, "quantized", False) or int8_form != "qdq":
+        return int8_weights(model, names, int8_form)
     return FloatWeights(names)

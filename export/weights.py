@@ -9,7 +9,10 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
+from edge_snn.errors import UserError
 from edge_snn.export.graph import GraphBuilder, Sym
+
+INT8_FORMS = ("qdq", "integer")  # edge-snn export --int8-form; precision metadata int8-qdq / int8-integer
 
 
 def conv_output_shape(module, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -59,3 +62,24 @@ class FloatWeights:
         op = "ConvTranspose" if isinstance(module, nn.ConvTranspose2d) else "Conv"
         out = g.node(op, [self.activation_input(g, x, module), *self._cache[key]], **conv_attributes(module))[0]
         return Sym(g, out, conv_output_shape(module, x.shape))
+
+
+def int8_weights(model, names: dict, form: str = "qdq") -> FloatWeights:
+    """The weights of a Brevitas-quantized model in INT8 form ``form``.
+
+    ``qdq``: QuantizeLinear/DequantizeLinear around float convs, what TensorRT builds INT8 from
+    (:mod:`edge_snn.export.qdq`); ``integer``: ConvInteger with one rescale per layer, for ONNX
+    Runtime's CPU integer kernels (:mod:`edge_snn.export.integer`).
+    """
+    if form not in INT8_FORMS:
+        raise UserError(f"unknown --int8-form {form!r}; choose one of {', '.join(INT8_FORMS)}")
+    if not getattr(model, "quantized", False):
+        raise UserError(f"--int8-form {form} needs a quantized checkpoint; make one with edge-snn quantize CKPT --ptq "
+                        "(or --qat), or export this one without --int8-form (FP32)")
+    if form == "integer":
+        from edge_snn.export.integer import IntegerWeights
+
+        return IntegerWeights.for_model(model, names)
+    from edge_snn.export.qdq import QdqWeights
+
+    return QdqWeights(names)

@@ -20,12 +20,14 @@ def export(
     height: Annotated[Optional[int], typer.Option(help="Input height (default: the training size).")] = None,
     width: Annotated[Optional[int], typer.Option(help="Input width (default: the training size).")] = None,
     bn_beyond: Annotated[str, typer.Option(help="Steps past the trained T: error, last or cycle (see docs/onnx-contract.md).")] = "error",
+    int8_form: Annotated[str, typer.Option(help="Quantized checkpoints: qdq (TensorRT) or integer (ONNX Runtime CPU integer kernels).")] = "qdq",
 ) -> None:
     """Export an ONNX graph whose membrane state is an explicit input and output."""
     from edge_snn.export.exporter import ExportOptions, export_checkpoint
 
     summary = export_checkpoint(checkpoint, output, ExportOptions(
-        timesteps=timesteps, layout=layout, batch=batch, height=height, width=width, bn_beyond=bn_beyond))
+        timesteps=timesteps, layout=layout, batch=batch, height=height, width=width, bn_beyond=bn_beyond,
+        int8_form=int8_form))
     typer.echo(f"wrote {summary['path']}: {summary['layout']}, T={summary['timesteps']}, "
                f"{summary['nodes']} nodes, {summary['bytes'] / 1e6:.2f} MB")
 
