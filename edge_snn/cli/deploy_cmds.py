@@ -47,24 +47,42 @@ def run(
     summary = run_files(model, input, out, backend=backend, providers=providers.split(",") if providers else None,
                         seed=seed, resize=resize, progress=not quiet)
     lat = summary["latency_ms"]
-    typer.echo(f"{summary['frames']} frames with {summary['backend']} {summary['providers'] or ''}: "
-               f"latency mean {lat['mean']:.2f} ms, p50 {lat['p50']:.2f} ms, max {lat['max']:.2f} ms; masks in {out}")
+    if lat:
+        typer.echo(f"{summary['frames']} frames with {summary['backend']} {summary['providers'] or ''}: "
+                   f"latency mean {lat['mean']:.2f} ms, p50 {lat['p50']:.2f} ms, max {lat['max']:.2f} ms; masks in {out}")
+    for row in summary["per_frame"]:
+        if row["status"] == "error":
+            typer.echo(f"edge-snn: error: {row['error']}", err=True)
+    if summary["failed"]:
+        typer.echo(f"{summary['failed']} of {summary['failed'] + summary['frames']} inputs failed (listed above and "
+                   f"in {out / 'run.json'})", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
 def parity(
     checkpoint: Annotated[Path, typer.Argument(help="The checkpoint the model was exported from.")],
     model: Annotated[Path, typer.Argument(help="The exported .onnx.")],
-    frames: Annotated[int, typer.Option(help="Held-out scenes to compare.")] = 8,
+    frames: Annotated[Optional[int], typer.Option(help="Frames to compare (default: 8 held-out scenes, or every --input file).")] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Your own frames: a file or folder of what `edge-snn run` accepts.")] = None,
+    resize: Annotated[bool, typer.Option("--resize", help="Resize --input images to the model's input size.")] = False,
+    backend: Annotated[str, typer.Option(help="Runtime backend under test: onnxruntime, tensorrt, ...")] = "onnxruntime",
     seed: Annotated[int, typer.Option(help="Poisson encoder seed (same for both paths).")] = 0,
-    teacher_forced: Annotated[bool, typer.Option("--teacher-forced/--no-teacher-forced", help="Also compare layers fed with the reference's spikes.")] = True,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report here.")] = None,
 ) -> None:
-    """Compare the PyTorch reference with ONNX Runtime on identical spikes; exit 1 past tolerance."""
-    from edge_snn.parity import format_report, run_parity
-    from edge_snn.runtime.files import write_json_atomic
+    """Compare the PyTorch reference with the runtime on identical spikes; exit 1 past tolerance.
 
-    report = run_parity(checkpoint, model, frames=frames, seed=seed, teacher_forced=teacher_forced)
+    The verdict: teacher-forced spike agreement per layer and logit error (the
+    graph's own arithmetic), class maps and mIoU, with the tolerance of the
+    graph's precision (docs/onnx-contract.md, "Parity").
+    """
+    from edge_snn.parity import format_report, run_parity
+    from edge_snn.runtime.files import check_output_file, write_json_atomic
+
+    if json_out:
+        check_output_file(json_out, "--json")
+    report = run_parity(checkpoint, model, frames=frames if frames is not None or input else 8, seed=seed,
+                        inputs=input, resize=resize, backend=backend)
     typer.echo(format_report(report))
     if json_out:
         write_json_atomic(json_out, report)
