@@ -177,7 +177,8 @@ def run_parity(checkpoint: str | Path, model_path: str | Path, *, frames: int | 
         source = dataset_frames(ckpt, contract, frames or 8)
     layers = list(contract.spike_layers)
     steps = contract.timesteps_trained
-    totals = {k: np.zeros((len(layers), steps)) for k in ("agree", "tf_agree", "total")}
+    totals = {k: np.zeros((len(layers), steps)) for k in ("agree", "tf_agree", "total", "unexplained")}
+    near = tolerance_for(contract.precision).margin * contract.threshold
     stats = {"first": None, "logit": [], "tf_logit": [], "tf_scale": 0.0, "same": 0, "pixels": 0, "frames": 0}
     k = contract.num_classes
     conf = {"reference": np.zeros((k, k), np.int64), "runtime": np.zeros((k, k), np.int64)}
@@ -197,13 +198,14 @@ def run_parity(checkpoint: str | Path, model_path: str | Path, *, frames: int | 
                 with torch.no_grad():
                     ref = model.run(torch.from_numpy(spikes), record_spikes=True)
                 ref_spikes = {layer: [s.numpy() for s in ref.spikes[layer]] for layer in layers}
+                ref_near = {layer: [np.abs(m.numpy()) <= near for m in ref.margins[layer]] for layer in layers}
                 ref_logits = ref.logits.numpy()
                 got = {layer: [] for layer in layers}
                 outputs = run_steps(free.runner, contract, spikes, on_call=_collect(contract, got)).outputs
                 forced = {layer: [] for layer in layers}
                 tf_outputs = run_steps(teacher.runner, contract, spikes, on_call=_collect(contract, forced),
                                        extra_inputs=_teacher_inputs(contract, ref_spikes)).outputs
-                _count_agreement(layers, steps, ref_spikes, got, forced, totals, stats)
+                _count_agreement(layers, steps, ref_spikes, ref_near, got, forced, totals, stats)
                 rt_logits = outputs[C.LOGITS]
                 stats["logit"].append(float(np.abs(ref_logits - rt_logits).max()))
                 stats["tf_logit"].append(float(np.abs(ref_logits - tf_outputs[C.LOGITS]).max()))
@@ -228,13 +230,19 @@ def run_parity(checkpoint: str | Path, model_path: str | Path, *, frames: int | 
     return report
 
 
-def _count_agreement(layers, steps, ref_spikes, got, forced, totals, stats) -> None:
+def _count_agreement(layers, steps, ref_spikes, ref_near, got, forced, totals, stats) -> None:
+    """Add one frame's agreements; a teacher-forced flip is *unexplained* unless the reference's membrane
+    was near the threshold then, or the neuron already flipped earlier in the frame."""
     for li, layer in enumerate(layers):
+        flipped_before = np.zeros(ref_spikes[layer][0].shape, dtype=bool)
         for t in range(steps):
             same = ref_spikes[layer][t] == got[layer][t]
             totals["agree"][li, t] += same.sum()
             totals["total"][li, t] += same.size
-            totals["tf_agree"][li, t] += (ref_spikes[layer][t] == forced[layer][t]).sum()
+            flips = ref_spikes[layer][t] != forced[layer][t]
+            totals["tf_agree"][li, t] += flips.size - flips.sum()
+            totals["unexplained"][li, t] += (flips & ~ref_near[layer][t] & ~flipped_before).sum()
+            flipped_before |= flips
             first = stats["first"]
             if not same.all() and (first is None or (t, li) < (first[1], layers.index(first[0]))):
                 stats["first"] = (layer, t)
@@ -253,6 +261,7 @@ def _report(contract, layers, totals, stats, conf) -> dict:
         "spike_agreement": (totals["agree"] / np.maximum(total, 1)).tolist(),
         "first_divergence": None if first is None else {"layer": first[0], "step": first[1]},
         "teacher_forced_agreement_per_layer": per_layer("tf_agree"),
+        "unexplained_flips_per_layer": dict(zip(layers, totals["unexplained"].sum(1).astype(int).tolist())),
         "max_logit_error": max(stats["logit"]),
         "teacher_forced_max_logit_error": max(stats["tf_logit"]),
         "logit_bound": tolerance.logit_bound(stats["tf_scale"]),
@@ -272,6 +281,9 @@ def verdict(report: dict, tolerance) -> list[str]:
     failures = [f"{layer}: teacher-forced spike agreement {value:.6f} < {tolerance.spike_agreement}"
                 for layer, value in report["teacher_forced_agreement_per_layer"].items()
                 if value < tolerance.spike_agreement]
+    failures += [f"{layer}: {count} teacher-forced spike flip(s) where the reference membrane was not within "
+                 f"{tolerance.margin:g} x theta of the threshold (the layer's own arithmetic differs)"
+                 for layer, count in report["unexplained_flips_per_layer"].items() if count]
     if report["teacher_forced_max_logit_error"] > report["logit_bound"]:
         failures.append(f"teacher-forced max |logit error| {report['teacher_forced_max_logit_error']:.3g} > "
                         f"{report['logit_bound']:.3g}")
@@ -287,10 +299,12 @@ def format_report(report: dict) -> str:
     t = report["tolerance"]
     lines = [f"parity over {report['frames']} frames ({report['precision']}, {report['layout']}, "
              f"T={report['timesteps']} per call, {report.get('backend', 'onnxruntime')})"]
-    lines.append(f"{'layer':>10s}  {'spikes agree':>12s}  {'teacher-forced':>14s}  (teacher-forced must be >= {t['spike_agreement']})")
+    lines.append(f"{'layer':>10s}  {'spikes agree':>12s}  {'teacher-forced':>14s}  {'unexplained':>11s}"
+                 f"  (teacher-forced >= {t['spike_agreement']}, no unexplained flip)")
     for layer in report["layers"]:
         lines.append(f"{layer:>10s}  {report['spike_agreement_per_layer'][layer]:12.6f}  "
-                     f"{report['teacher_forced_agreement_per_layer'][layer]:14.6f}")
+                     f"{report['teacher_forced_agreement_per_layer'][layer]:14.6f}  "
+                     f"{report['unexplained_flips_per_layer'][layer]:11d}")
     lines.append("spike agreement per step: " + " ".join(f"{v:.4f}" for v in report["spike_agreement_per_step"]))
     fd = report["first_divergence"]
     lines.append("first divergence: " + ("none (spikes identical)" if fd is None else f"layer {fd['layer']} at step {fd['step']}"))
