@@ -8,14 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from edge_snn.cli import app
-from edge_snn.training.config import TrainConfig
+from edge_snn.training.config import DEFAULT_RUN, TrainConfig
 
 _DEFAULTS = TrainConfig()  # shown in --help; options default to None so a config file can fill them
 
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, history.json.")] = Path("runs/train"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, history.json.")] = DEFAULT_RUN,
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of TrainConfig fields (see configs/); options given here override it.")] = None,
     arch: Annotated[Optional[str], typer.Option(help="dl-vgg9 (Spiking-DeepLab) or fcn-vgg9 (Spiking-FCN).", show_default=str(_DEFAULTS.arch))] = None,
     width_mult: Annotated[Optional[float], typer.Option("--width-mult", help="Channel width multiplier (1.0 = the paper's).", show_default=str(_DEFAULTS.width_mult))] = None,

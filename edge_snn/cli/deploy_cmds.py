@@ -12,7 +12,7 @@ from edge_snn.cli import app
 
 @app.command()
 def export(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint (.pt) from edge-snn train / quantize / import-checkpoint.")],
+    checkpoint: Annotated[Optional[Path], typer.Argument(help="Checkpoint (.pt) from edge-snn train / quantize / import-checkpoint (default: the best checkpoint of runs/train).", show_default=False)] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="ONNX file to write.")] = Path("model.onnx"),
     timesteps: Annotated[int, typer.Option("--timesteps", "-T", help="Steps per call; 1 gives the streaming step graph.")] = 20,
     layout: Annotated[str, typer.Option(help="time-major (step function unrolled) or layer-major (convs batched over time).")] = "time-major",
@@ -23,7 +23,14 @@ def export(
 ) -> None:
     """Export an ONNX graph whose membrane state is an explicit input and output."""
     from edge_snn.export.exporter import ExportOptions, export_checkpoint
+    from edge_snn.runtime.files import check_output_file
 
+    check_output_file(output, "--output")
+    if checkpoint is None:
+        from edge_snn.training.trainer import default_checkpoint
+
+        checkpoint = default_checkpoint()
+        typer.echo(f"exporting {checkpoint} (the best checkpoint of the last `edge-snn train`)")
     summary = export_checkpoint(checkpoint, output, ExportOptions(
         timesteps=timesteps, layout=layout, batch=batch, height=height, width=width, bn_beyond=bn_beyond))
     typer.echo(f"wrote {summary['path']}: {summary['layout']}, T={summary['timesteps']}, "
