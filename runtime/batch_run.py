@@ -35,7 +35,10 @@ def segment_file(session: Session, path: Path, out: Path, name: str, *, index: i
     """Segment one file and write its outputs; returns its run.json row (raises InputError for a bad file)."""
     c = session.contract
     x, preview = read_input(path, encoding=c.encoding, size=(c.height, c.width) if resize else None)
-    result = session.infer(x, frame_index=index)
+    try:
+        result = session.infer(x, frame_index=index)
+    except InputError as err:  # the frame does not fit the model: say which file
+        raise InputError(f"{path}: {err}") from None
     classes = result.class_map[0]
     mask = colorize(classes, c.num_classes)
     save_png(out / f"{name}.mask.png", mask)

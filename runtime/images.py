@@ -49,7 +49,10 @@ def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndar
             return rgb
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError:  # Pillow's own, larger bound, hit while reading the header
+        raise InputError(f"{path} declares more pixels than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP this reader "
+                         f"decodes (a decompression bomb?); downscale it first") from None
+    except (UnidentifiedImageError, OSError, ValueError) as err:
         raise InputError(f"cannot read image {path}: {err}; pass a PNG or JPEG file") from None
 
 

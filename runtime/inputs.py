@@ -58,6 +58,13 @@ def output_names(files: list[Path]) -> dict[Path, str]:
 def read_event_frames(path: str | Path) -> np.ndarray:
     """A ``.npy`` of event frames as float32, refusing what would silently change meaning."""
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as err:
+        raise InputError(f"cannot read event frames {path}: {err.strerror}") from None
+    if magic != b"\x93NUMPY":
+        raise InputError(f"{path} is not a .npy file (no NumPy header); save event frames with numpy.save")
+    try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         reason = "it holds Python objects (pickles are never loaded)" if "pickle" in str(err) else str(err)
