@@ -91,3 +91,46 @@ def read_input(path: str | Path, *, encoding: str, size: tuple[int, int] | None 
         return events, to_rgb_preview(events)
     rgb = load_image(path, size)
     return normalize_image(rgb), rgb
+
+
+def fit_frame(x: np.ndarray, *, encoding: str, channels: int, steps: int, input_range: tuple[float, float],
+              size: tuple[int, int] | None = None, batch: int | None = None) -> np.ndarray:
+    """Check one frame against what a model takes; returns it batched float32, or an InputError saying why not.
+
+    images (poisson/direct): ``[C, H, W]`` or ``[B, C, H, W]``; events: ``[T, P, H, W]`` or
+    ``[T, B, P, H, W]`` with T >= ``steps``. size / batch: required ``(H, W)`` and batch (None: any).
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise InputError(f"input must be real numbers, got dtype {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    events = encoding == "events"
+    if events and x.ndim == 4:
+        x = x[:, None]
+    elif not events and x.ndim == 3:
+        x = x[None]
+    want = "[T, P, H, W] event frames" if events else "[C, H, W] image"
+    at = f" at {size[0]}x{size[1]}" if size else ""
+    if x.ndim != (5 if events else 4):
+        raise InputError(f"input of shape {x.shape} does not fit this model, which expects a {want} "
+                         f"of {channels} channels{at}")
+    got_channels, height, width = x.shape[-3:]
+    got_batch = x.shape[1] if events else x.shape[0]
+    if got_channels != channels:
+        raise InputError(f"input has {got_channels} channels, the model expects {channels} ({want}); "
+                         f"convert the input (e.g. RGB for images, ON/OFF polarities for events)")
+    if size is not None and (height, width) != tuple(size):
+        raise InputError(f"input is {height}x{width}, the model was exported for {size[0]}x{size[1]}; "
+                         f"resize the input or re-export with --height {height} --width {width}")
+    if batch is not None and got_batch != batch:
+        raise InputError(f"input batch {got_batch} differs from the exported batch {batch}; re-export with --batch {got_batch}")
+    if events and x.shape[0] < steps:
+        raise InputError(f"event input holds {x.shape[0]} frames, the model needs {steps} per frame")
+    if not np.isfinite(x).all():
+        raise InputError("input contains NaN or infinite values; clean or re-normalize it")
+    lo, hi = input_range
+    if x.min() < lo - 1e-6 or x.max() > hi + 1e-6:
+        hint = ("scale the event frames as in training (the built-in data: counts clipped at 4, divided by 4)"
+                if events else "normalize it (edge_snn.runtime.images.normalize_image does it for 8-bit images)")
+        raise InputError(f"input values span [{x.min():.3g}, {x.max():.3g}], the model expects [{lo}, {hi}]; {hint}")
+    return x
