@@ -140,12 +140,13 @@ def save_onnx_atomic(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, options: ExportOptions, *, model=None) -> dict:
     """Export a checkpoint file to ``output``; returns a summary (nodes, bytes, contract)."""
-    from edge_snn.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from edge_snn.runtime.files import check_output_file
+    from edge_snn.training.checkpoint import open_checkpoint
 
-    ckpt = load_checkpoint(checkpoint)
-    if model is None:
-        model, _ = model_from_checkpoint(ckpt)
-    proto, _ = build_graph(model, ckpt, options, weights=_weights_for(model), sha256=file_sha256(checkpoint))
+    check_output_file(output, "--output")
+    ckpt = open_checkpoint(checkpoint)
+    model = model if model is not None else ckpt.model()
+    proto, _ = build_graph(model, ckpt.raw, options, weights=_weights_for(model), sha256=file_sha256(checkpoint))
     check_graph(proto)
     save_onnx_atomic(proto, output)
     return {"path": str(output), "nodes": len(proto.graph.node), "bytes": Path(output).stat().st_size,
