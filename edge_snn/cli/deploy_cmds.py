@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from edge_snn.cli import app
+from edge_snn.cli.options import BackendOpt, InputOpt, JsonOpt, ModelArg, ProvidersOpt, QuietOpt, ResizeOpt, SeedOpt, provider_list
 
 
 @app.command()
@@ -39,19 +40,19 @@ def export(
 
 @app.command()
 def run(
-    model: Annotated[Path, typer.Argument(help="Exported .onnx (or TensorRT .engine).")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="An image / .npy event file, or a folder of them.")],
+    model: ModelArg,
+    input: InputOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for masks, overlays and run.json.")] = Path("runs/masks"),
-    backend: Annotated[str, typer.Option(help="auto, onnxruntime or tensorrt.")] = "auto",
-    providers: Annotated[Optional[str], typer.Option(help="Comma-separated ONNX Runtime providers (default: best available).")] = None,
-    seed: Annotated[int, typer.Option(help="Poisson encoder seed.")] = 0,
-    resize: Annotated[bool, typer.Option("--resize", help="Resize images to the model's input size.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    backend: BackendOpt = "auto",
+    providers: ProvidersOpt = None,
+    seed: SeedOpt = 0,
+    resize: ResizeOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Segment images or event frames with an exported model (no torch needed)."""
     from edge_snn.runtime.batch_run import run_files
 
-    summary = run_files(model, input, out, backend=backend, providers=providers.split(",") if providers else None,
+    summary = run_files(model, input, out, backend=backend, providers=provider_list(providers),
                         seed=seed, resize=resize, progress=not quiet)
     lat = summary["latency_ms"]
     if lat:
@@ -72,10 +73,10 @@ def parity(
     model: Annotated[Path, typer.Argument(help="The exported .onnx.")],
     frames: Annotated[Optional[int], typer.Option(help="Frames to compare (default: 8 held-out scenes, or every --input file).")] = None,
     input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Your own frames: a file or folder of what `edge-snn run` accepts.")] = None,
-    resize: Annotated[bool, typer.Option("--resize", help="Resize --input images to the model's input size.")] = False,
-    backend: Annotated[str, typer.Option(help="Runtime backend under test: onnxruntime, tensorrt, ...")] = "onnxruntime",
-    seed: Annotated[int, typer.Option(help="Poisson encoder seed (same for both paths).")] = 0,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report here.")] = None,
+    resize: ResizeOpt = False,
+    backend: BackendOpt = "onnxruntime",
+    seed: SeedOpt = 0,
+    json_out: JsonOpt = None,
 ) -> None:
     """Compare the PyTorch reference with the runtime on identical spikes; exit 1 past tolerance.
 
