@@ -31,8 +31,9 @@ measured in docs/decisions.md):
 
 ONNX Runtime's CPU ConvInteger takes int8 activations only from 1.24 on; 1.23
 (the oldest a Jetson has) runs uint8 x uint8 only. For spikes, int8 and uint8
-are the same bytes, so :func:`edge_snn.runtime.integer_compat.uint8_activations`
-turns a file into the 1.23 form without changing a number.
+are the same bytes, so the runtime's ONNX Runtime loader retypes them to
+uint8 on such a release without changing a number
+(:mod:`edge_snn.runtime.backends.onnxrt.integer_compat`).
 
 A conv whose taps mostly read zero padding (``BLOCK_WHEN_PADDING``; dl-vgg9's
 conv8, dilation 12 on a 16x16 map: 75%) is emitted as one ConvInteger per
@@ -186,7 +187,7 @@ class IntegerWeights(FloatWeights):
             name = self.names.get(module, "conv")
             with torch.no_grad():  # the dequantized weight the reference convolves with
                 weight = module.quant_weight().value.detach().numpy().astype(np.float32)
-            inputs = [g.initializer(weight, f"{name}.weight_dequantized")]
+            inputs = [g.initializer(weight, f"{name}.weight")]  # float, as FloatWeights names it
             if module.bias is not None:
                 inputs.append(g.initializer(module.bias.detach().numpy().astype(np.float32), f"{name}.bias"))
             self._cache[key] = inputs

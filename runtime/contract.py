@@ -311,7 +311,7 @@ def _check_layer_weight(row: dict, initializers: dict, mismatch) -> None:
     """A ``layers`` entry must describe a conv weight of the graph: ``[c_out, c_in/groups, kh, kw]`` (or transposed)."""
     name = row["name"]
     shapes = [shape for n, shape in initializers.items()
-              if n.rsplit(".", 2)[-2:] in ([name, "weight"], [name, "weight_int8"])]
+              if n.rsplit(".", 2)[-2:] in ([name, "weight"], [name, "weight_int8"], [name, "weight_uint8"])]
     if not shapes:
         raise mismatch(f"layers entry {name!r} has no weight in the graph")
     kh, kw = row["kernel"]

@@ -27,6 +27,7 @@ import numpy as np
 import onnx
 
 from edge_snn.errors import UserError
+from edge_snn.runtime.contract import PREFIX
 from edge_snn.targets import dla as dla_mod
 from edge_snn.targets.graph import Graph, attributes, load_graph, node_label
 from edge_snn.targets.profiles import PRECISIONS, Target
@@ -131,7 +132,11 @@ def check_model(onnx_path: str | Path, target: Target, *, precision: str | None 
     _check_io(g, add)
 
     table_version = None
-    if target.defaults.backend == "tensorrt" and target.tensorrt:
+    if target.defaults.backend == "tensorrt" and g.metadata.get(PREFIX + "precision") == "int8-integer":
+        add(Finding("error", "int8-integer-form", "this is the int8-integer form (ConvInteger with uint8/int8 tensors, "
+                    "for ONNX Runtime's CPU integer kernels), which TensorRT does not build: export the quantized "
+                    "checkpoint again with --int8-form qdq (TensorRT's explicit quantization)"))
+    elif target.defaults.backend == "tensorrt" and target.tensorrt:
         table_version = pick_trt_version(target.tensorrt)
         if version_key(table_version) != version_key(target.tensorrt):
             add(Finding("info", "table-version", f"no parser table for TensorRT {target.tensorrt}; using the "

@@ -89,7 +89,10 @@ class SessionFromOnnx:
             options.enable_profiling = True
             options.profile_file_prefix = self.profile_prefix
         providers = choose_providers(self.providers, self.path, fp16=self.fp16, int8=self.int8)
+        from edge_snn.runtime.backends.onnxrt.integer_compat import session_model
+
+        model = session_model(self.path, ort.__version__)  # int8-integer files on onnxruntime < 1.24
         try:
-            return ort.InferenceSession(self.path, sess_options=options, providers=providers)
+            return ort.InferenceSession(model, sess_options=options, providers=providers)
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
             raise UserError(f"ONNX Runtime cannot load {self.path}: {str(err).splitlines()[0][:200]}") from None
