@@ -57,6 +57,10 @@ def uint8_activations(proto: onnx.ModelProto) -> onnx.ModelProto:
     if changed:
         graph.initializer.append(helper.make_tensor(UINT8_ZERO, TensorProto.UINT8, [], [0]))
         del graph.value_info[:]  # optional, and would still say int8 for the retyped tensors
+        used = {name for n in graph.node for name in n.input}
+        unused = [t for t in graph.initializer if t.name in int8_inits and t.name not in used]
+        for t in unused:  # the int8 zero points nothing reads any more
+            graph.initializer.remove(t)
     return out
 
 
