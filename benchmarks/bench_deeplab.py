@@ -7,6 +7,8 @@ One run measures, for dl-vgg9 at width 1.0, 64x64, T=20, batch 1, 3 inputs, 21 c
   (b) PyTorch, layer-major (each conv once over all T steps)
   (c) ONNX Runtime, time-major graph          (d) ONNX Runtime, layer-major graph
   (e) ONNX Runtime, INT8 QDQ graph (``edge_snn.quantize.quantize_ptq``), ``--int8-layout``
+  (f) ONNX Runtime, INT8 integer graph (``--int8-form integer``: ConvInteger, one rescale per layer),
+      the same quantized model as (e), ``--int8-layout``; its ratio to the FP32 exports is printed
 
 and prints each one's speed-up over (a) and its fraction of this machine's roofline, then
 latency against T (1, 5, 10, 20) for the best ORT variant and (a), and the SNN against its
@@ -77,7 +79,9 @@ CKPT = {"data": {"height": H, "width": W, "encoding": "poisson"}}
 TORCH_REGION = ("model.run(x, layout) under torch.no_grad: T steps from a zero state through logits; "
                 "input tensor made from the pre-encoded frame before timing; excl. warm-up")
 ROOF_CONV = (1, 256, 64, 64, 256)  # batch, c_in, h, w, c_out; 3x3, pad 1
-CEILING_OF = {"a": "torch_fp32", "b": "torch_fp32", "c": "ort_fp32", "d": "ort_fp32", "e": "ort_int8_qlinearconv"}
+CEILING_OF = {"a": "torch_fp32", "b": "torch_fp32", "c": "ort_fp32", "d": "ort_fp32", "e": "ort_int8_qlinearconv",
+             "f": "ort_int8_qlinearconv"}
+INT8_VARIANTS = {"e": ("qdq", "INT8 QDQ"), "f": ("integer", "INT8 integer")}  # key: (--int8-form, label)
 
 
 def log(msg: str) -> None:
@@ -176,8 +180,8 @@ def ann_twin(model, images):
     return ann.eval()
 
 
-def export(model, path: Path, *, steps: int, layout: str) -> Path:
-    proto, _ = build_graph(model, CKPT, ExportOptions(timesteps=steps, layout=layout))
+def export(model, path: Path, *, steps: int, layout: str, int8_form: str = "qdq") -> Path:
+    proto, _ = build_graph(model, CKPT, ExportOptions(timesteps=steps, layout=layout, int8_form=int8_form))
     save_onnx_atomic(proto, path)
     return path
 
@@ -314,7 +318,7 @@ def timed(runners: dict, args) -> dict:
 
 # --- the parts of one run -------------------------------------------------------------------
 def run_variants(model, frames, calib, tmp: Path, args) -> tuple[dict, dict, dict, dict]:
-    """(a)-(e) at T=20 and the ceilings, interleaved: (runs, ONNX paths, ceilings FLOP/s, skipped)."""
+    """(a)-(f) at T=20 and the ceilings, interleaved: (runs, ONNX paths, ceilings FLOP/s, skipped)."""
     inputs = [torch.from_numpy(f) for f in frames]
     runners = {key: (lambda x, layout=layout: model.run(x, layout=layout), inputs)
                for key, layout in (("a", "time-major"), ("b", "layer-major"))}
@@ -324,11 +328,13 @@ def run_variants(model, frames, calib, tmp: Path, args) -> tuple[dict, dict, dic
     try:
         from edge_snn.quantize import quantize_ptq
 
-        paths["e"] = export(quantize_ptq(copy.deepcopy(model), [calib]), tmp / "e.onnx", steps=T, layout=args.int8_layout)
+        quantized = quantize_ptq(copy.deepcopy(model), [calib])
+        for key, (form, _) in INT8_VARIANTS.items():
+            paths[key] = export(quantized, tmp / f"{key}.onnx", steps=T, layout=args.int8_layout, int8_form=form)
     except ImportError as err:
         skipped["e"] = f"skipped: quantization not available ({err})"
     except UserError as err:  # e.g. brevitas missing
-        skipped["e"] = f"skipped: quantization not available ({err.format_message()})"
+        skipped["e"] = f"skipped: quantization not available ({err})"
     except Exception as err:  # a variant that fails must not hide the others
         skipped["e"] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
     sessions = {key: open_session(path, threads=args.threads) for key, path in paths.items()}
@@ -342,8 +348,8 @@ def run_variants(model, frames, calib, tmp: Path, args) -> tuple[dict, dict, dic
         runs[key] = torch_summary(model, frames, layout, *results[key], warmup=args.warmup,
                                   name=f"({key}) PyTorch {layout}", series=f"PyTorch {layout}")
     for key, session in sessions.items():
-        layout, precision = session.contract.layout, "int8" if key == "e" else "fp32"
-        name = f"({key}) ORT {'INT8 QDQ ' if key == 'e' else ''}{layout}"
+        layout, precision = session.contract.layout, {"e": "int8", "f": "int8-integer"}.get(key, "fp32")
+        name = f"({key}) ORT {INT8_VARIANTS[key][1] + ' ' if key in INT8_VARIANTS else ''}{layout}"
         runs[key] = ort_summary(session, frames, *results[key], args=args, name=name, series=f"ORT {layout} {precision}")
         session.close()
     ceilings_flops = {k: flops / float(np.median(results[f"ceiling {k}"][0])) for k in ceilings}
@@ -366,15 +372,23 @@ def score(runs, paths, skipped, ceilings, per_layer, frames, threads):
         summary.append(f"{run['name']:<34}{p50_s * 1e3:>9.1f}{run['latency_ms']['p90']:>9.1f}{run['speedup_vs_a']:>7.2f}x"
                        f"{run['roofline']['fraction']:>10.1%}{run['roofline']['fraction_nominal']:>10.1%}  "
                        f"{CEILING_OF[key]} {ceiling / 1e9:.1f} G/s")
-    summary += [f"(e) ORT INT8 QDQ: {why}" for why in skipped.values()]
+    summary += [f"({key}) ORT INT8: {why}" for key, why in skipped.items()]
     ref_counts = [x["spikes_per_frame"] for x in runs["a"]["spikes"]["layers"]]
-    for key in [k for k in "bcde" if k in runs]:
+    for key in [k for k in "bcdef" if k in runs]:
         counts = [x["spikes_per_frame"] for x in runs[key]["spikes"]["layers"]]
         diff = max(abs(c - r) / max(r, 1.0) for c, r in zip(counts, ref_counts))
-        why = "INT8 weights" if key == "e" else "float summation order flips near-threshold neurons"
+        why = "INT8 weights" if key in INT8_VARIANTS else "float summation order flips near-threshold neurons"
         summary.append(f"spike counts of ({key}) vs (a): " + ("identical" if diff == 0 else
                        f"largest per-layer relative difference {diff:.2e} ({why})"))
-    ort_keys = [k for k in "cde" if k in runs]
+    if "f" in runs:  # the integer form against the FP32 exports of the same network, same rounds
+        layout_fp32 = "c" if runs["f"]["model"]["layout"] == "time-major" else "d"
+        fastest_fp32 = min("cd", key=lambda k: runs[k]["latency_ms"]["p50"])
+        f50 = runs["f"]["latency_ms"]["p50"]
+        summary.append(f"(f) INT8 integer vs ORT FP32: {runs[layout_fp32]['latency_ms']['p50'] / f50:.2f}x faster than "
+                       f"({layout_fp32}) (same layout), {runs[fastest_fp32]['latency_ms']['p50'] / f50:.2f}x than the "
+                       f"faster FP32 export ({fastest_fp32}); {runs['e']['latency_ms']['p50'] / f50:.2f}x than (e) QDQ "
+                       f"(must show >= 1.5x vs FP32, goal ~1.9x)")
+    ort_keys = [k for k in "cdef" if k in runs]
     best = min(ort_keys, key=lambda k: runs[k]["latency_ms"]["p50"])
     met = lambda r: r["speedup_vs_a"] >= GOAL_SPEEDUP and r["roofline"]["fraction"] >= GOAL_ROOFLINE  # noqa: E731
     summary.append(f"best ORT variant: {runs[best]['name']}: {runs[best]['speedup_vs_a']:.2f}x vs (a) (goal >= {GOAL_SPEEDUP}x), "
@@ -401,11 +415,12 @@ def sweep(model, runs, best, frames, calib, tmp: Path, args) -> tuple[list[dict]
         small = with_timesteps(model, steps)
         part = [f[:steps] for f in frames]
         exported = small
-        if best == "e":
+        if best in INT8_VARIANTS:
             from edge_snn.quantize import quantize_ptq
 
             exported = quantize_ptq(copy.deepcopy(small), [calib[:steps]])
-        with open_session(export(exported, tmp / f"sweep{steps}.onnx", steps=steps, layout=layout),
+        form = INT8_VARIANTS.get(best, ("qdq",))[0]
+        with open_session(export(exported, tmp / f"sweep{steps}.onnx", steps=steps, layout=layout, int8_form=form),
                           threads=args.threads) as session:
             inputs = [torch.from_numpy(f) for f in part]
             results = timed({"a": (lambda x: small.run(x, layout="time-major"), inputs),
@@ -468,7 +483,7 @@ def main(argv=None) -> int:
                    help="a variant whose timed frames exceed this many seconds stops after 3 rounds")
     p.add_argument("--iters", type=int, default=7, help="timed rounds (one frame of each variant per round; medians)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    p.add_argument("--int8-layout", choices=("time-major", "layer-major"), default="time-major", help="layout of (e)")
+    p.add_argument("--int8-layout", choices=("time-major", "layer-major"), default="time-major", help="layout of (e) and (f)")
     p.add_argument("--out", type=Path, default=Path("runs/bench/deeplab.json"))
     p.add_argument("--machine-note", default="", help="e.g. '2-core CPU VM, shared'")
     args = p.parse_args(argv)
