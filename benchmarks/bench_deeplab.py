@@ -241,13 +241,18 @@ def explain(breakdown: dict, conv_flops: float, ceiling: float, per_layer: dict[
         if parts:
             lines.append("    per conv layer (ms/frame, effective FLOP/s, of ceiling): " + ", ".join(parts))
     qdq = sum(o["share"] for o in ops if o["op"] in ("QuantizeLinear", "DequantizeLinear"))
-    if qdq > 0.02 and not any(o["op"] == "QLinearConv" for o in ops):
+    integer = any(o["op"] == "ConvInteger" for o in ops)  # (f): Q/DQ are its input quantizers and rescales
+    if integer:
+        lines.append(f"    integer form: {qdq:.0%} of node time in QuantizeLinear (inputs) and DequantizeLinear (one "
+                     "int32 -> float rescale per conv); ConvInteger is im2col + an integer GEMM, so it multiplies padded "
+                     "taps too, except in the convs the export split into tap blocks (conv8)")
+    if qdq > 0.02 and not integer and not any(o["op"] == "QLinearConv" for o in ops):
         lines.append(f"    {qdq:.0%} of node time in Quantize/DequantizeLinear and no QLinearConv ran: ORT fuses a QDQ conv "
                      "only when a QuantizeLinear follows it, and these conv outputs stay float (they feed BN and the "
                      "membrane); so each conv runs in float, its weights dequantized on every call (the QDQ form "
                      "targets TensorRT)")
     nchwc = breakdown.get("conv_nchwc_fraction")
-    if nchwc is not None and nchwc < 0.5:
+    if nchwc is not None and nchwc < 0.5 and not integer:
         lines.append(f"    only {nchwc:.0%} of conv nodes run in ORT's NCHWc direct convolution (it needs constant "
                      "weights); the rest use im2col + GEMM and compute every tap in the zero padding, e.g. all of "
                      "conv8's dilation-12 taps")
