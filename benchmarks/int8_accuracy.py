@@ -14,8 +14,8 @@ table as Markdown and checks the issue's bar: PTQ within 1 mIoU point of FP32.
 
 Usage: python benchmarks/int8_accuracy.py [--checkpoint runs/demo/train/best.pt] [--out runs/int8_accuracy]
        [--samples 128] [--calibration-samples 64]
-Takes about 10 minutes on 2 idle cores with a trained checkpoint (two QAT epochs dominate);
-training it first adds about 12.
+Took 50 minutes on the shared 2-core VM (load 3-4) with a trained checkpoint; the two QAT
+epochs dominate. Training first (the config's 6 epochs) adds more than that on a busy machine.
 """
 
 from __future__ import annotations
