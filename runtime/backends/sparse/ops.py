@@ -71,7 +71,7 @@ def _reduce_sum(attrs, inputs):
         axes = list(range(data.ndim))
     keep = bool(attrs.get("keepdims", 1))
     acc = np.float64 if np.issubdtype(data.dtype, np.floating) else data.dtype  # closer to the exact sum than float32
-    return (np.sum(data, axis=tuple(axes), keepdims=keep, dtype=acc).astype(data.dtype),)
+    return (np.asarray(np.sum(data, axis=tuple(axes), keepdims=keep, dtype=acc), dtype=data.dtype),)
 
 
 def _unsqueeze(attrs, inputs):
@@ -161,10 +161,10 @@ def _average_pool(attrs, inputs):
     return (out,)
 
 
-def _source_coordinates(out_size: int, in_size: int, mode: str) -> np.ndarray:
+def _source_coordinates(out_size: int, in_size: int, mode: str, scale: float) -> np.ndarray:
     """Input coordinate of each output index along one axis (ONNX Resize ``coordinate_transformation_mode``)."""
     o = np.arange(out_size, dtype=np.float32)
-    scale = np.float32(out_size / in_size)
+    scale = np.float32(scale)
     if mode == "align_corners":
         return o * np.float32((in_size - 1) / (out_size - 1)) if out_size > 1 else np.zeros(1, np.float32)
     if mode == "asymmetric":
@@ -177,11 +177,9 @@ def _source_coordinates(out_size: int, in_size: int, mode: str) -> np.ndarray:
                     "(align_corners, asymmetric, half_pixel, pytorch_half_pixel are)")
 
 
-def _linear_axis(x: np.ndarray, axis: int, out_size: int, mode: str) -> np.ndarray:
+def _linear_axis(x: np.ndarray, axis: int, out_size: int, mode: str, scale: float) -> np.ndarray:
     in_size = x.shape[axis]
-    if in_size == out_size and mode != "asymmetric":
-        return x
-    src = np.clip(_source_coordinates(out_size, in_size, mode), 0, in_size - 1)
+    src = np.clip(_source_coordinates(out_size, in_size, mode, scale), 0, in_size - 1)
     lo = np.floor(src).astype(np.int64)
     hi = np.minimum(lo + 1, in_size - 1)
     frac = (src - lo).astype(np.float32)
@@ -202,15 +200,18 @@ def _resize(attrs, inputs):
     if mode != "linear":
         raise UserError(f"Resize mode {mode!r} is not supported by the sparse backend (linear is)")
     sizes = inputs[3] if len(inputs) > 3 and inputs[3] is not None and inputs[3].size else None
-    if sizes is None:
-        scales = inputs[2]
+    if sizes is None:  # scales given: they, not the rounded sizes, map coordinates
+        scales = [float(s) for s in inputs[2]]
         sizes = [int(np.floor(d * s)) for d, s in zip(x.shape, scales)]
+    else:
+        sizes = [int(s) for s in sizes]
+        scales = [s / d for s, d in zip(sizes, x.shape)]
     out = x
-    for axis, size in enumerate(int(s) for s in sizes):
-        if size != x.shape[axis] or (axis >= x.ndim - 2 and transform == "asymmetric"):
+    for axis, (size, scale) in enumerate(zip(sizes, scales)):
+        if scale != 1.0:
             if axis < x.ndim - 2:
                 raise UserError("the sparse backend resizes only the last two axes; re-export the model")
-            out = _linear_axis(out, axis, size, transform)
+            out = _linear_axis(out, axis, size, transform, scale)
     return (np.ascontiguousarray(out, dtype=x.dtype),)
 
 
