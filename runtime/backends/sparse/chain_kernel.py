@@ -115,59 +115,78 @@ def _total(values):
 
 @nb.njit(cache=True, parallel=True, nogil=True)
 def run_chain(code, registers, full_addresses, row_inputs, out_addresses, sum_count, rows, length):
-    """Run ``code`` on every row, ``BLOCK`` values at a time (registers stay in L1); returns the ``SUM`` totals."""
-    blocks = (length + BLOCK - 1) // BLOCK
-    partial = np.zeros((rows * blocks, max(sum_count, 1)), np.float64)
-    for item in nb.prange(rows * blocks):
-        r = item // blocks
-        lo = (item % blocks) * BLOCK
-        hi = min(lo + BLOCK, length)
-        reg = np.empty((registers, hi - lo), np.float32)
-        sa = np.float32(0.0)
-        sb = np.float32(0.0)
+    """Run ``code`` over all rows; returns the ``SUM`` totals.
+
+    Work items hold about ``BLOCK`` values so that the registers stay in L1
+    and the instruction dispatch is paid per block, not per short row: a
+    segment of one long row, or several whole short rows (conv8's 16x16 map).
+    """
+    per_item = max(1, BLOCK // length)  # whole rows per item when rows are short
+    segment = length if per_item > 1 else min(BLOCK, length)
+    splits = (length + segment - 1) // segment
+    items = (rows + per_item - 1) // per_item if per_item > 1 else rows * splits
+    partial = np.zeros((items, max(sum_count, 1)), np.float64)
+    size = rows * length
+    for item in nb.prange(items):
+        if per_item > 1:
+            r0 = item * per_item
+            r1 = min(rows, r0 + per_item)
+            lo, hi = 0, length
+        else:
+            r0 = item // splits
+            r1 = r0 + 1
+            lo = (item % splits) * segment
+            hi = min(lo + segment, length)
+        seg = hi - lo
+        start = r0 * length + lo
+        n = (r1 - r0) * seg
+        reg = np.empty((registers, n), np.float32)
         for i in range(code.shape[0]):
             op, dst, ka, ia, kb, ib = code[i, 0], code[i, 1], code[i, 2], code[i, 3], code[i, 4], code[i, 5]
             if op == STORE:
-                o = nb.carray(address_as_pointer(out_addresses[dst]), (rows, length), np.float32)[r, lo:hi]
+                o = nb.carray(address_as_pointer(out_addresses[dst]), size, np.float32)[start:start + n]
                 src = reg[ia]
-                for j in range(src.size):  # an explicit loop: slice assignment inside prange miscompiles (numba 0.68)
+                for j in range(n):  # explicit loops: slice assignment inside prange miscompiles (numba 0.68)
                     o[j] = src[j]
                 continue
             if op == SUM:
                 partial[item, dst] += _total(reg[ia])
                 continue
             d = reg[dst]
-            if ka == ROW:
-                sa = row_inputs[ia, r]
-            if kb == ROW:
-                sb = row_inputs[ib, r]
             if ka == FULL:
-                va = nb.carray(address_as_pointer(full_addresses[ia]), (rows, length), np.float32)[r, lo:hi]
+                va = nb.carray(address_as_pointer(full_addresses[ia]), size, np.float32)[start:start + n]
             else:
                 va = reg[ia]
             if kb == FULL:
-                vb = nb.carray(address_as_pointer(full_addresses[ib]), (rows, length), np.float32)[r, lo:hi]
+                vb = nb.carray(address_as_pointer(full_addresses[ib]), size, np.float32)[start:start + n]
             else:
                 vb = reg[ib]
-            if op == RELU or op == COPY:
-                if ka == ROW:
-                    v = sa if op == COPY else max(sa, np.float32(0.0))
-                    for j in range(d.size):
-                        d[j] = v
-                elif op == COPY:
-                    for j in range(d.size):
-                        d[j] = va[j]
+            for rr in range(r1 - r0):  # one scalar per row for ROW operands
+                a0, a1 = rr * seg, (rr + 1) * seg
+                dd = d[a0:a1]
+                sa = row_inputs[ia, r0 + rr] if ka == ROW else np.float32(0.0)
+                sb = row_inputs[ib, r0 + rr] if kb == ROW else np.float32(0.0)
+                xa = va[a0:a1]
+                xb = vb[a0:a1]
+                if op == RELU or op == COPY:
+                    if ka == ROW:
+                        v = sa if op == COPY else max(sa, np.float32(0.0))
+                        for j in range(seg):
+                            dd[j] = v
+                    elif op == COPY:
+                        for j in range(seg):
+                            dd[j] = xa[j]
+                    else:
+                        for j in range(seg):
+                            dd[j] = xa[j] if xa[j] > 0 else np.float32(0.0)
+                elif ka == ROW and kb == ROW:
+                    v = _scalar_op(op, sa, sb)
+                    for j in range(seg):
+                        dd[j] = v
+                elif kb == ROW:
+                    _binary_scalar_right(op, dd, xa, sb)
+                elif ka == ROW:
+                    _binary_scalar_left(op, dd, sa, xb)
                 else:
-                    for j in range(d.size):
-                        d[j] = va[j] if va[j] > 0 else np.float32(0.0)
-            elif ka == ROW and kb == ROW:
-                v = _scalar_op(op, sa, sb)
-                for j in range(d.size):
-                    d[j] = v
-            elif kb == ROW:
-                _binary_scalar_right(op, d, va, sb)
-            elif ka == ROW:
-                _binary_scalar_left(op, d, sa, vb)
-            else:
-                _binary(op, d, va, vb)
+                    _binary(op, dd, xa, xb)
     return partial.sum(axis=0)

@@ -83,6 +83,58 @@ class ChainUnit:
             env[name] = env[source]
 
 
+class MemoizedUnit:
+    """Nodes that depend only on tiny graph inputs (the step counter): computed once per distinct input value.
+
+    A time-major graph looks up each layer's BN scale and shift for each step
+    with ``Add``/``Min``/``Gather``/``Reshape`` on ``state_in.step``: thousands
+    of tiny numpy calls per frame whose results depend on one integer. They run
+    as the graph says, the first time a step value is seen; later calls reuse
+    the results (at most ``LIMIT`` step values are kept).
+    """
+
+    LIMIT = 256
+
+    def __init__(self, units: list, keys: list[str], outputs: list[str]):
+        self.units, self.keys, self.outputs = units, keys, outputs
+        self.inputs = list(keys)
+        self.order = min(u.order for u in units)
+        self.cache: dict[bytes, dict] = {}
+
+    def run(self, env: dict, context: Context) -> None:
+        key = b"".join(np.ascontiguousarray(env[k]).tobytes() for k in self.keys)
+        values = self.cache.get(key)
+        if values is None:
+            local = dict(env)
+            for unit in self.units:
+                unit.run(local, context)
+            values = {name: local[name] for name in self.outputs}
+            if len(self.cache) >= self.LIMIT:
+                self.cache.pop(next(iter(self.cache)))
+            self.cache[key] = values
+        env.update(values)
+
+
+def _memoize_tiny(units: list, graph: Graph, keep: set[str]) -> list:
+    """Fold the node units that depend only on constants and tiny graph inputs into one :class:`MemoizedUnit`."""
+    keys = [name for name, (shape, _) in graph.inputs.items() if int(np.prod(shape)) <= 16]
+    if not keys:
+        return units
+    derived = set(keys) | set(graph.constants)
+    tiny = []
+    for unit in units:
+        if isinstance(unit, NodeUnit) and all(n in derived for n in unit.inputs):
+            tiny.append(unit)
+            derived.update(unit.outputs)
+    if not tiny:
+        return units
+    tiny_ids = {id(u) for u in tiny}
+    rest = [u for u in units if id(u) not in tiny_ids]
+    read = {n for u in rest for n in u.inputs} | keep
+    outputs = sorted({n for u in tiny for n in u.outputs if n in read})
+    return [MemoizedUnit(tiny, keys, outputs), *rest]
+
+
 class Program:
     """Runs a planned graph: ``program.run(feed) -> {output name: array}``."""
 
@@ -93,6 +145,7 @@ class Program:
             for name in unit.inputs:
                 needed_later[name] = i
         keep = set(graph.outputs) | set(graph.constants)
+        self.memoized = {n for u in units if isinstance(u, MemoizedUnit) for n in u.outputs} | set(graph.constants)  # returned as copies
         self.release = [[] for _ in units]
         for name, i in needed_later.items():
             if name not in keep:
@@ -108,7 +161,7 @@ class Program:
             unit.run(env, self.context)
             for name in done:
                 env.pop(name, None)
-        return {name: np.asarray(env[name]) for name in self.graph.outputs}
+        return {name: np.array(env[name]) if name in self.memoized else np.asarray(env[name]) for name in self.graph.outputs}
 
 
 def _schedule(units: list, available: set[str]) -> list | None:
@@ -166,6 +219,7 @@ def build_program(graph: Graph, known_layers: list[str], context: Context, *, fu
         fused = {id(n) for c in chains for n in c.nodes}
         units = [*convs, *(ChainUnit(c, min(index[id(n)] for n in c.nodes)) for c in chains)]
         units += [NodeUnit(n, index[id(n)], graph.source) for n in graph.nodes if id(n) not in fused and id(n) not in conv_ids]
+        units = _memoize_tiny(sorted(units, key=lambda u: u.order), graph, set(graph.outputs))
         order = _schedule(units, set(graph.inputs) | set(graph.constants))
         if order is not None:
             break

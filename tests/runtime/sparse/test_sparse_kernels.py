@@ -144,11 +144,11 @@ def test_fused_chain_is_bit_identical_to_the_nodes_one_by_one(tmp_path):
     assert sum(fused[f"n{t}"] for t in range(4)) > 0  # the test data fires
 
 
-def test_chain_kernel_runs_every_operand_kind():
+@pytest.mark.parametrize("rows, length", [(3, 2500), (70, 40)])  # a row in blocks; many short rows per block
+def test_chain_kernel_runs_every_operand_kind(rows, length):
     from edge_snn.runtime.backends.sparse import chain_kernel as K
 
     rng = np.random.default_rng(1)
-    rows, length = 3, 2500  # more than one block per row
     full = [rng.standard_normal((rows, length)).astype(np.float32) for _ in range(2)]
     row_values = rng.standard_normal((2, rows)).astype(np.float32) + 3
     code = np.array([
