@@ -7,6 +7,7 @@ One run measures, for dl-vgg9 at width 1.0, 64x64, T=20, batch 1, 3 inputs, 21 c
   (b) PyTorch, layer-major (each conv once over all T steps)
   (c) ONNX Runtime, time-major graph          (d) ONNX Runtime, layer-major graph
   (e) ONNX Runtime, INT8 QDQ graph (``edge_snn.quantize.quantize_ptq``), ``--int8-layout``
+  (f) the sparse backend on (c)'s file          (g) the sparse backend on (e)'s file (integer adds)
 
 and prints each one's speed-up over (a) and its fraction of this machine's roofline, then
 latency against T (1, 5, 10, 20) for the best ORT variant and (a), and the SNN against its
@@ -30,6 +31,13 @@ is the FLOP/s the *same backend* reaches on one large dense convolution (3x3, 25
 64x64: PyTorch for (a)/(b), a one-Conv ONNX graph for (c)/(d), and for (e) the same conv as an
 INT8 QDQ graph that ONNX Runtime fuses into QLinearConv).
 fraction = (work / p50 latency) / ceiling. The nominal-work fraction is printed too.
+
+The sparse backend (f)/(g) computes only where spikes are, so its roofline counts the synaptic
+operations the measured inputs need, against the event kernel's own ceiling; its table columns
+give the dense-equivalent rate (the dense work above per p50 frame, against ORT's dense ceiling).
+Then: sparse vs ORT parity on one frame (class maps, spikes per layer free-running and
+teacher-forced), 1 vs 2 threads, and the spike-rate sweep (BN rescaled to ~1, 3, 10, 30%) with
+the per-layer crossover rate; see ``benchmarks/sparse_sections.py``.
 
 Usage: python benchmarks/bench_deeplab.py [--threads N] [--iters 7] [--budget-s 12] [--out runs/bench/deeplab.json]
 """
@@ -70,6 +78,8 @@ from edge_snn.runtime.bench import (
 from edge_snn.runtime.encoding import frame_seed, poisson_encode
 from edge_snn.runtime.files import write_json_atomic
 
+import sparse_sections as S  # noqa: E402  (benchmarks/ is on sys.path when this script runs)
+
 ARCH, H, W, C_IN, K, T = "dl-vgg9", 64, 64, 3, 21, 20
 SWEEP = (1, 5, 10, 20)
 GOAL_SPEEDUP, GOAL_ROOFLINE = 1.6, 0.85
@@ -77,7 +87,8 @@ CKPT = {"data": {"height": H, "width": W, "encoding": "poisson"}}
 TORCH_REGION = ("model.run(x, layout) under torch.no_grad: T steps from a zero state through logits; "
                 "input tensor made from the pre-encoded frame before timing; excl. warm-up")
 ROOF_CONV = (1, 256, 64, 64, 256)  # batch, c_in, h, w, c_out; 3x3, pad 1
-CEILING_OF = {"a": "torch_fp32", "b": "torch_fp32", "c": "ort_fp32", "d": "ort_fp32", "e": "ort_int8_qlinearconv"}
+CEILING_OF = {"a": "torch_fp32", "b": "torch_fp32", "c": "ort_fp32", "d": "ort_fp32", "e": "ort_int8_qlinearconv",
+              "f": "ort_fp32", "g": "ort_fp32"}  # (f)/(g): the dense-equivalent rate; their useful-work roofline is separate
 
 
 def log(msg: str) -> None:
@@ -332,9 +343,12 @@ def run_variants(model, frames, calib, tmp: Path, args) -> tuple[dict, dict, dic
     except Exception as err:  # a variant that fails must not hide the others
         skipped["e"] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
     sessions = {key: open_session(path, threads=args.threads) for key, path in paths.items()}
+    sessions.update(S.open_sparse(paths, args.threads))
     runners.update({key: (frame_runner(s), frames) for key, s in sessions.items()})
     ceilings, flops = ceiling_runners(tmp, args.threads)
     runners.update({f"ceiling {k}": v for k, v in ceilings.items()})
+    sparse_ceiling, sparse_ops = S.sparse_ceiling_runner(ROOF_CONV, args.threads)
+    runners["ceiling sparse_event"] = sparse_ceiling
     log(f"timing {', '.join(runners)}: {args.warmup} warm-up + {args.iters} timed rounds")
     results = timed(runners, args)
     runs = {}
@@ -342,11 +356,17 @@ def run_variants(model, frames, calib, tmp: Path, args) -> tuple[dict, dict, dic
         runs[key] = torch_summary(model, frames, layout, *results[key], warmup=args.warmup,
                                   name=f"({key}) PyTorch {layout}", series=f"PyTorch {layout}")
     for key, session in sessions.items():
-        layout, precision = session.contract.layout, "int8" if key == "e" else "fp32"
-        name = f"({key}) ORT {'INT8 QDQ ' if key == 'e' else ''}{layout}"
-        runs[key] = ort_summary(session, frames, *results[key], args=args, name=name, series=f"ORT {layout} {precision}")
+        layout, precision = session.contract.layout, "int8" if key in "eg" else "fp32"
+        engine = "sparse" if key in S.SPARSE_KEYS else "ORT"
+        name = f"({key}) {engine} {'INT8 QDQ ' if key in 'eg' else ''}{layout}"
+        if key in S.SPARSE_KEYS:
+            work = S.work_per_frame(session)  # before summarize_session runs further frames
+        runs[key] = ort_summary(session, frames, *results[key], args=args, name=name, series=f"{engine} {layout} {precision}")
+        if key in S.SPARSE_KEYS:
+            runs[key]["work"] = work
         session.close()
     ceilings_flops = {k: flops / float(np.median(results[f"ceiling {k}"][0])) for k in ceilings}
+    ceilings_flops["sparse_event"] = sparse_ops / float(np.median(results["ceiling sparse_event"][0]))
     return runs, paths, ceilings_flops, skipped
 
 
@@ -359,6 +379,13 @@ def score(runs, paths, skipped, ceilings, per_layer, frames, threads):
                "-" * 98]
     for key, run in runs.items():
         p50_s, ceiling = run["latency_ms"]["p50"] / 1e3, ceilings[CEILING_OF[key]]
+        if key in S.SPARSE_KEYS:
+            run["speedup_vs_a"] = ref / run["latency_ms"]["p50"]
+            run["roofline"] = {"work_flop_per_frame": work, "ceiling": CEILING_OF[key], "ceiling_flop_per_s": ceiling,
+                               "fraction": work / p50_s / ceiling, "note": "dense-equivalent; see sparse_roofline"}
+            summary.append(f"{run['name']:<34}{p50_s * 1e3:>9.1f}{run['latency_ms']['p90']:>9.1f}{run['speedup_vs_a']:>7.2f}x"
+                           f"{work / p50_s / ceiling:>10.1%}{'':>10}  dense-equivalent, of {CEILING_OF[key]} {ceiling / 1e9:.1f} G/s")
+            continue
         run["speedup_vs_a"] = ref / run["latency_ms"]["p50"]
         run["roofline"] = {"work_flop_per_frame": work, "nominal_flop_per_frame": nominal, "ceiling": CEILING_OF[key],
                            "ceiling_flop_per_s": ceiling, "fraction": work / p50_s / ceiling,
@@ -366,12 +393,13 @@ def score(runs, paths, skipped, ceilings, per_layer, frames, threads):
         summary.append(f"{run['name']:<34}{p50_s * 1e3:>9.1f}{run['latency_ms']['p90']:>9.1f}{run['speedup_vs_a']:>7.2f}x"
                        f"{run['roofline']['fraction']:>10.1%}{run['roofline']['fraction_nominal']:>10.1%}  "
                        f"{CEILING_OF[key]} {ceiling / 1e9:.1f} G/s")
-    summary += [f"(e) ORT INT8 QDQ: {why}" for why in skipped.values()]
+    summary += [f"(e) ORT INT8 QDQ and (g): {why}" for why in skipped.values()]
+    summary += S.sparse_lines(runs, ceilings, work)
     ref_counts = [x["spikes_per_frame"] for x in runs["a"]["spikes"]["layers"]]
-    for key in [k for k in "bcde" if k in runs]:
+    for key in [k for k in "bcdefg" if k in runs]:
         counts = [x["spikes_per_frame"] for x in runs[key]["spikes"]["layers"]]
         diff = max(abs(c - r) / max(r, 1.0) for c, r in zip(counts, ref_counts))
-        why = "INT8 weights" if key == "e" else "float summation order flips near-threshold neurons"
+        why = "INT8 weights" if key in "eg" else "float summation order flips near-threshold neurons"
         summary.append(f"spike counts of ({key}) vs (a): " + ("identical" if diff == 0 else
                        f"largest per-layer relative difference {diff:.2e} ({why})"))
     ort_keys = [k for k in "cde" if k in runs]
@@ -507,6 +535,18 @@ def measure(args, tmp: Path) -> int:
     summary, best, goals, profiles = score(runs, paths, skipped, ceilings, per_layer, frames, args.threads)
     for line in summary:
         log(line)
+    parity, lines = S.parity_lines(paths["c"], frames[0], tmp, args.threads)
+    summary += lines
+    for line in lines:
+        log(line)
+    thread_rows, lines = S.threads_lines(paths["c"], frames, iters=3, warmup=1)
+    summary += lines
+    for line in lines:
+        log(line)
+    rate_rows, lines, crossover = S.rate_sweep(model, calib, frames, tmp, args, calibrate=calibrate_firing, export=export, steps=T)
+    summary += lines
+    for line in lines[-2:]:
+        log(line)
     sweep_runs, lines = sweep(model, runs, best, frames, calib, tmp, args)
     summary += lines
     ann_runs, lines = ann_comparison(model, images, runs[best], tmp, args)
@@ -523,6 +563,7 @@ def measure(args, tmp: Path) -> int:
         "ceilings_flop_per_s": ceilings,
         "goals": {"speedup_vs_a": GOAL_SPEEDUP, "roofline_fraction": GOAL_ROOFLINE, "best": best, "met": goals},
         "skipped": skipped, "profiles": profiles,
+        "sparse": {"parity": parity, "threads": thread_rows, "rate_sweep": rate_rows, "crossover": crossover},
         "runs": list(runs.values()) + sweep_runs + ann_runs, "summary_lines": summary,
     }
     write_json_atomic(args.out, doc)

@@ -62,16 +62,20 @@ class SparseRunner(Runner):
         """What the convolutions did since the last reset (JSON-ready).
 
         ``{"calls": graph calls, "layers": [{"name", "op", "integer", "nodes", "calls",
-        "input_rate", "mode", "event_calls", "dense_calls", "synaptic_ops", "dense_macs"}],
-        "synaptic_ops", "dense_macs", "crossover", "threads"}``. ``input_rate`` is the
-        nonzero fraction of the layer's inputs over all its calls; ``synaptic_ops``
-        counts one add (0/1 input) or multiply-add per nonzero input, kernel tap
-        inside the map and output channel.
+        "input_rate", "mode", "event_calls", "dense_calls", "synaptic_ops", "dense_macs", "needed_ops",
+        "seconds"}], "synaptic_ops", "dense_macs", "needed_ops", "seconds", "crossover", "mode", "threads"}``.
+        ``input_rate`` is the nonzero fraction of the layer's inputs over all its
+        calls; ``synaptic_ops`` counts one add (0/1 input) or multiply-add per
+        nonzero input, kernel tap inside the map and output channel, done in event
+        mode; ``dense_macs`` the MACs of dense calls (taps on the map);
+        ``needed_ops`` what the inputs needed (event calls exactly, dense calls as
+        rate x MACs): the useful work of the sparse roofline. ``seconds``: wall time
+        in the layer's convolutions.
         """
         self._require_active()
         layers = [w.as_dict() for w in self.program.works.values()]
-        return {"calls": self.calls, "layers": layers, "synaptic_ops": sum(x["synaptic_ops"] for x in layers),
-                "dense_macs": sum(x["dense_macs"] for x in layers), "crossover": self.program.context.crossover,
+        totals = {key: sum(x[key] for x in layers) for key in ("synaptic_ops", "dense_macs", "needed_ops", "seconds")}
+        return {"calls": self.calls, "layers": layers, **totals, "crossover": self.program.context.crossover,
                 "mode": self.program.context.mode, "threads": self.program.context.threads}
 
     def reset_work_stats(self) -> None:
@@ -86,9 +90,11 @@ def format_work_stats(stats: dict, frames: int | None = None) -> str:
     per = max(frames or 1, 1)
     unit = "/frame" if frames else ""
     lines = [f"  work ({stats['calls']} calls, crossover {stats['crossover']:.2f}, mode {stats['mode']})",
-             f"    {'layer':<12}{'input rate':>11}{'mode':>7}{'synaptic ops' + unit:>22}{'dense MACs' + unit:>20}"]
+             f"    {'layer':<12}{'input rate':>11}{'mode':>7}{'synaptic ops' + unit:>22}{'dense MACs' + unit:>20}{'ms' + unit:>10}"]
     for x in stats["layers"]:
         rate = "-" if x["input_rate"] is None else f"{x['input_rate']:.3f}"
-        lines.append(f"    {x['name']:<12}{rate:>11}{x['mode'] or '-':>7}{x['synaptic_ops'] / per:>22,.0f}{x['dense_macs'] / per:>20,.0f}")
-    lines.append(f"    {'total':<12}{'':>11}{'':>7}{stats['synaptic_ops'] / per:>22,.0f}{stats['dense_macs'] / per:>20,.0f}")
+        lines.append(f"    {x['name']:<12}{rate:>11}{x['mode'] or '-':>7}{x['synaptic_ops'] / per:>22,.0f}"
+                     f"{x['dense_macs'] / per:>20,.0f}{x['seconds'] * 1e3 / per:>10.2f}")
+    lines.append(f"    {'total':<12}{'':>11}{'':>7}{stats['synaptic_ops'] / per:>22,.0f}{stats['dense_macs'] / per:>20,.0f}"
+                 f"{stats['seconds'] * 1e3 / per:>10.2f}")
     return "\n".join(lines)
