@@ -18,6 +18,7 @@ nonzero input, tap inside the map and output channel) or the dense MACs
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,17 +45,26 @@ class LayerWork:
     input_nonzero: int = 0
     synaptic_ops: int = 0
     dense_macs: int = 0
+    _dense_needed: float = 0.0
+    seconds: float = 0.0  # wall time inside this layer's conv units (input scan, lists, kernel, dense call)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "op": self.op, "integer": self.integer, "nodes": self.nodes, "calls": self.calls,
                 "input_rate": self.input_nonzero / self.input_elements if self.input_elements else None,
                 "event_calls": self.event_calls, "dense_calls": self.dense_calls,
                 "mode": "event" if self.dense_calls == 0 and self.event_calls else "dense" if self.event_calls == 0 and self.dense_calls else "mixed" if self.calls else None,
-                "synaptic_ops": self.synaptic_ops, "dense_macs": self.dense_macs}
+                "synaptic_ops": self.synaptic_ops, "dense_macs": self.dense_macs,
+                "needed_ops": self.needed_ops, "seconds": self.seconds}
+
+    @property
+    def needed_ops(self) -> int:
+        """Synaptic operations the measured input needs: exact for event calls, rate x MACs for dense ones."""
+        return self.synaptic_ops + int(round(self._dense_needed))
 
     def reset(self) -> None:
         self.calls = self.event_calls = self.dense_calls = 0
         self.input_elements = self.input_nonzero = self.synaptic_ops = self.dense_macs = 0
+        self.seconds = self._dense_needed = 0.0
 
 
 def layer_name(weight_source: str, known: list[str]) -> str:
@@ -158,6 +168,11 @@ class ConvUnit:
         return self.layer.dense[key]
 
     def run(self, env: dict, context) -> None:
+        start = time.perf_counter()
+        self._run(env, context)
+        self.layer.work.seconds += time.perf_counter() - start
+
+    def _run(self, env: dict, context) -> None:
         from edge_snn.runtime.backends.sparse import event_conv as E
 
         x = np.ascontiguousarray(env[self.data])
@@ -174,6 +189,7 @@ class ConvUnit:
             env[self.y_name] = self.dense_session(context.threads)(dense_x)
             work.dense_calls += 1
             work.dense_macs += self.dense_macs
+            work._dense_needed += self.dense_macs * nonzero / x.size
             return
         y = np.empty(self.y_shape, np.float32)
         kh, kw = self.kernel
@@ -215,6 +231,7 @@ class ConvTransposeUnit:
         return [self.y_name]
 
     def run(self, env: dict, context) -> None:
+        start = time.perf_counter()
         if self.session is None:
             from edge_snn.runtime.backends.sparse.dense import DenseConv
 
@@ -224,9 +241,12 @@ class ConvTransposeUnit:
         work.calls += 1
         work.dense_calls += 1
         work.input_elements += x.size
-        work.input_nonzero += int(np.count_nonzero(x))
+        nonzero = int(np.count_nonzero(x))
+        work.input_nonzero += nonzero
         work.dense_macs += self.dense_macs
+        work._dense_needed += self.dense_macs * nonzero / x.size
         env[self.y_name] = self.session(x)
+        work.seconds += time.perf_counter() - start
 
 
 def _constant(graph: Graph, name: str, what: str, node) -> np.ndarray:
