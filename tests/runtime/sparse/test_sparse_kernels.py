@@ -79,7 +79,7 @@ def test_event_conv_equals_onnxruntime_and_counts_only_taps_on_the_map(name):
     got, events = event(x, weight, bias, **geometry)
     want = reference_conv(x[None], weight, bias, **geometry)[0]
     assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max() * np.sqrt(x.shape[0]))  # summation order
     assert events == taps_inside(x, (case["k"], case["k"]), case["pads"], case["strides"], case["dilations"], got.shape[1:])
 
 
