@@ -543,7 +543,7 @@ def measure(args, tmp: Path) -> int:
     summary += lines
     for line in lines:
         log(line)
-    rate_rows, lines, crossover = S.rate_sweep(model, calib, frames, tmp, args, calibrate=calibrate_firing, export=export, steps=T)
+    rate_rows, lines, crossover = S.rate_sweep(model, calib, frames, tmp, args, export=export, steps=T)
     summary += lines
     for line in lines[-2:]:
         log(line)

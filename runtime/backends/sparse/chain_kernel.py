@@ -26,7 +26,7 @@ import numpy as np
 
 from edge_snn.runtime.backends.sparse.simd import address_as_pointer
 
-ADD, SUB, MUL, DIV, GREATER, RELU, COPY, STORE, SUM = range(9)
+ADD, SUB, MUL, DIV, GREATER, RELU, COPY, STORE, SUM, MIN, MAX = range(11)
 BLOCK = 1024  # values per row block: a few registers of 4 KiB stay in L1
 REGISTER, FULL, ROW = 0, 1, 2
 
@@ -49,6 +49,12 @@ def _binary(op, d, a, b):
     elif op == GREATER:
         for i in range(n):
             d[i] = np.float32(1.0) if a[i] > b[i] else np.float32(0.0)
+    elif op == MIN:
+        for i in range(n):
+            d[i] = min(a[i], b[i])
+    elif op == MAX:
+        for i in range(n):
+            d[i] = max(a[i], b[i])
 
 
 @nb.njit(inline="always")
@@ -69,6 +75,12 @@ def _binary_scalar_right(op, d, a, s):
     elif op == GREATER:
         for i in range(n):
             d[i] = np.float32(1.0) if a[i] > s else np.float32(0.0)
+    elif op == MIN:
+        for i in range(n):
+            d[i] = min(a[i], s)
+    elif op == MAX:
+        for i in range(n):
+            d[i] = max(a[i], s)
 
 
 @nb.njit(inline="always")
@@ -89,6 +101,12 @@ def _binary_scalar_left(op, d, s, b):
     elif op == GREATER:
         for i in range(n):
             d[i] = np.float32(1.0) if s > b[i] else np.float32(0.0)
+    elif op == MIN:
+        for i in range(n):
+            d[i] = min(s, b[i])
+    elif op == MAX:
+        for i in range(n):
+            d[i] = max(s, b[i])
 
 
 @nb.njit(inline="always")
@@ -101,6 +119,10 @@ def _scalar_op(op, a, b):
         return np.float32(a * b)
     if op == DIV:
         return np.float32(a / b)
+    if op == MIN:
+        return min(a, b)
+    if op == MAX:
+        return max(a, b)
     return np.float32(1.0) if a > b else np.float32(0.0)
 
 

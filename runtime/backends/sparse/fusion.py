@@ -3,7 +3,7 @@
 Everything the chain computes is read from the graph: the nodes, their order
 and operand order, the constants (leak, threshold) and the runtime values
 (the BN scale gathered for this step). A chain is a connected set of
-``Add/Sub/Mul/Div/Greater/Cast(to float)/Identity/Relu`` nodes whose outputs
+``Add/Sub/Mul/Div/Min/Max/Greater/Cast(to float)/Identity/Relu/Clip`` nodes whose outputs
 all have one shape ``S``; each of its inputs is either *full* (shape ``S``,
 float32) or *per row* (constant over the trailing axes, e.g. ``[1, C, 1, 1]``
 or a scalar); a ``ReduceSum`` over all axes of a chain value (the spike count)
@@ -24,7 +24,8 @@ import numpy as np
 from edge_snn.runtime.backends.sparse import chain_kernel as K
 from edge_snn.runtime.backends.sparse.graph import Graph, attributes
 
-ARITHMETIC = {"Add": K.ADD, "Sub": K.SUB, "Mul": K.MUL, "Div": K.DIV, "Greater": K.GREATER, "Relu": K.RELU}
+ARITHMETIC = {"Add": K.ADD, "Sub": K.SUB, "Mul": K.MUL, "Div": K.DIV, "Greater": K.GREATER, "Relu": K.RELU,
+              "Min": K.MIN, "Max": K.MAX}
 ALIASES = ("Identity", "Cast")
 MIN_ROW_LENGTH = 16  # shorter rows: per-row dispatch would cost more than the numpy nodes it replaces
 MIN_ELEMENTS = 2048
@@ -70,8 +71,11 @@ def _candidates(graph: Graph) -> set[int]:
         outs, ins = list(node.output), [n for n in node.input if n]
         if len(outs) != 1 or outs[0] not in graph.shapes or not ins:
             continue
-        if node.op_type in ("Add", "Sub", "Mul", "Div", "Relu", "Identity"):
+        if node.op_type in ("Add", "Sub", "Mul", "Div", "Relu", "Identity") or node.op_type in ("Min", "Max") and len(ins) == 2:
             ok = dt.get(outs[0]) == F32 and all(dt.get(n) == F32 for n in ins)
+        elif node.op_type == "Clip":  # Clip(x, lo, hi) = Min(Max(x, lo), hi) with constant bounds
+            ok = (dt.get(outs[0]) == F32 and dt.get(node.input[0]) == F32
+                  and all(n in graph.constants and graph.constants[n].size == 1 for n in node.input[1:] if n))
         elif node.op_type == "Greater":
             ok = all(dt.get(n) == F32 for n in ins)
         elif node.op_type == "Cast":
@@ -184,7 +188,17 @@ def compile_chain(graph: Graph, members: list[int], users: dict, reductions: dic
             continue
         out = n.output[0]
         args = [resolve(a) for a in n.input]
-        symbolic.append((ARITHMETIC[n.op_type], out, args[0], args[-1]))
+        if n.op_type == "Clip":
+            value = args[0]
+            for op, bound in ((K.MAX, n.input[1] if len(n.input) > 1 else ""), (K.MIN, n.input[2] if len(n.input) > 2 else "")):
+                if bound:
+                    target = out if op == K.MIN or not (len(n.input) > 2 and n.input[2]) else out + "#max"
+                    symbolic.append((op, target, value, bound))
+                    value = target
+            if value != out:  # no bounds: a copy
+                symbolic.append((K.COPY, out, value, value))
+        else:
+            symbolic.append((ARITHMETIC[n.op_type], out, args[0], args[-1]))
         if out in groups:
             symbolic.append((K.STORE, len(stores), out, out))
             stores.append(sorted(groups[out]))

@@ -215,6 +215,27 @@ def _resize(attrs, inputs):
     return (np.ascontiguousarray(out, dtype=x.dtype),)
 
 
+def _slice(attrs, inputs):
+    data, starts, ends = inputs[0], inputs[1], inputs[2]
+    axes = inputs[3] if len(inputs) > 3 and inputs[3] is not None else range(len(starts))
+    steps = inputs[4] if len(inputs) > 4 and inputs[4] is not None else [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for a, b, e, s in zip(axes, starts, ends, steps):
+        index[int(a) % data.ndim] = slice(int(b), int(e), int(s))
+    return (data[tuple(index)],)
+
+
+def _clip(attrs, inputs):
+    x = inputs[0]
+    lo = inputs[1] if len(inputs) > 1 and inputs[1] is not None else None
+    hi = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
+    if lo is not None:
+        x = np.maximum(x, lo.astype(x.dtype))
+    if hi is not None:
+        x = np.minimum(x, hi.astype(x.dtype))
+    return (np.asarray(x),)
+
+
 def _constant(attrs, inputs):
     from onnx import numpy_helper
 
@@ -231,7 +252,7 @@ OPS = {
     "Identity": lambda attrs, inputs: (inputs[0],),
     "Cast": _cast, "Gather": _gather, "Reshape": _reshape, "ReduceSum": _reduce_sum, "Unsqueeze": _unsqueeze,
     "Squeeze": _squeeze, "Concat": _concat, "Split": _split, "AveragePool": _average_pool, "Resize": _resize,
-    "QuantizeLinear": _quantize_linear, "DequantizeLinear": _dequantize_linear, "Constant": _constant,
+    "Slice": _slice, "Clip": _clip, "QuantizeLinear": _quantize_linear, "DequantizeLinear": _dequantize_linear, "Constant": _constant,
 }
 CONVOLUTIONS = ("Conv", "ConvTranspose")
 

@@ -160,6 +160,7 @@ def test_chain_kernel_runs_every_operand_kind(rows, length):
         (K.MUL, 2, K.ROW, 0, K.ROW, 1),  # r2 = a * b (row constant)
         (K.ADD, 3, K.REGISTER, 2, K.REGISTER, 1),
         (K.SUB, 2, K.REGISTER, 3, K.ROW, 1),  # r2 = r3 - b_row
+        (K.MAX, 3, K.REGISTER, 2, K.ROW, 0), (K.MIN, 2, K.REGISTER, 3, K.ROW, 1),  # r2 = clip(r2, a_row, b_row)
         (K.STORE, 0, K.REGISTER, 0, 0, 0), (K.STORE, 1, K.REGISTER, 2, 0, 0), (K.SUM, 0, K.REGISTER, 1, 0, 0),
     ], np.int64)
     outs = [np.empty((rows, length), np.float32) for _ in range(2)]
@@ -168,7 +169,7 @@ def test_chain_kernel_runs_every_operand_kind(rows, length):
     relu = np.maximum((a - full[0]) / b, 0).astype(np.float32)
     above = (full[1] > relu).astype(np.float32)
     assert np.array_equal(outs[0], relu)
-    assert np.array_equal(outs[1], ((a * b).astype(np.float32) + above) - b)
+    assert np.array_equal(outs[1], np.minimum(np.maximum(((a * b).astype(np.float32) + above) - b, a), b))
     assert sums[0] == above.sum()
 
 

@@ -34,6 +34,9 @@ CASES = {
     "Unsqueeze": ("Unsqueeze", {"x": x4[0, 0]}, {"axes": np.array([0, -1], np.int64)}, {}, F),
     "Reshape with 0 and -1": ("Reshape", {"x": x4}, {"shape": np.array([0, -1, 7], np.int64)}, {}, F),
     "Relu": ("Relu", {"x": x4}, {}, {}, F),
+    "Slice of input channels (DLA form)": ("Slice", {"x": x4}, {"s": np.array([1], np.int64), "e": np.array([3], np.int64),
+                                                                "a": np.array([1], np.int64)}, {}, F),
+    "Clip to [0, 1] (DLA threshold)": ("Clip", {"x": x4 * 3}, {"lo": np.array(0, np.float32), "hi": np.array(1, np.float32)}, {}, F),
 }
 
 
