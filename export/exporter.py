@@ -104,7 +104,7 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
         leak=model.lif.leak, threshold=model.lif.threshold,
         state=tuple(C.StateTensor(C.STEP, (1,), "int64") for _ in [0]) + tuple(C.StateTensor(n, s) for n, s in spec.items()),
         spike_layers=tuple(model.spiking_layers), precision=weights.precision, checkpoint_sha256=sha256,
-        layers=tuple(model.conv_layers(height, width)),
+        layers=tuple(model.conv_layers(height, width)), binning=data.get("binning"),
     )
     graph = helper.make_graph(g.nodes, f"{model.arch}_{options.layout}_T{T}", g.inputs, g.outputs, g.initializers)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="edge-snn",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from edge_snn.errors import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: optional edge_snn.binning (how event frames are made); 1 still reads
 PREFIX = "edge_snn."
 INPUT = "input"
 LOGITS = "logits"
@@ -83,6 +83,7 @@ class ModelContract:
     precision: str
     checkpoint_sha256: str
     layers: tuple[dict, ...] = ()
+    binning: dict | None = None  # BinningSpec.to_dict() of an event model (edge_snn.runtime.events.binning)
 
     @property
     def batch(self) -> int:
@@ -124,6 +125,8 @@ class ModelContract:
             "checkpoint_sha256": self.checkpoint_sha256,
             "layers": json.dumps(list(self.layers)),
         }
+        if self.binning is not None:
+            values["binning"] = json.dumps(self.binning)
         return {PREFIX + k: v for k, v in values.items()}
 
 
@@ -161,6 +164,7 @@ def read_contract(metadata: dict[str, str], *, source: str = "model") -> ModelCo
             precision=get("precision"),
             checkpoint_sha256=get("checkpoint_sha256"),
             layers=tuple(json.loads(metadata.get(PREFIX + "layers", "[]"))),
+            binning=json.loads(metadata[PREFIX + "binning"]) if PREFIX + "binning" in metadata else None,
         )
     except ContractError:
         raise
