@@ -256,7 +256,8 @@ def count_events(events: Events, spec: BinningSpec, t0: int) -> np.ndarray:
 
     ``t0`` is the window's start in microseconds (events outside the window are dropped).
     """
-    return _finish(_counts(events, spec, t0, spec.region_size, None), 1.0)
+    size = spec.region_size
+    return _finish(_counts(events, spec, t0, size, None), 1.0).reshape(spec.bins, spec.channels, *size)
 
 
 def _counts(events: Events, spec: BinningSpec, t0: int, size, pixel_map) -> np.ndarray:
