@@ -77,7 +77,7 @@ def video_frame(events_rgb: np.ndarray, overlay_rgb: np.ndarray, class_names, ca
 def run_recording(model: str | Path, recording: str | Path, out_dir: str | Path, *, window_ms: float | None = None,
                   start_s: float = 0.0, duration_s: float | None = None, carry_state: bool = False,
                   crop=None, resize: bool = False, video: str = "auto", fps: float = 10.0, backend: str = "auto",
-                  providers: list[str] | None = None, progress: bool = True) -> dict:
+                  providers: list[str] | None = None, progress: bool = True, on_window=None) -> dict:
     """Segment ``recording`` window by window; returns the summary also written as ``run.json``.
 
     window_ms: window length (default: the model's, from its binning; another
@@ -85,6 +85,7 @@ def run_recording(model: str | Path, recording: str | Path, out_dir: str | Path,
     start_s, duration_s: the part of the recording to run, in seconds from its first event.
     crop: ``(top, left)`` or ``"center"``; resize: scale the recording's sensor to the model's.
     video: ``auto`` (MP4 if imageio-ffmpeg is installed, else GIF), ``mp4``, ``gif`` or ``none``.
+    on_window(index, classes): sees each window's class map ``[H, W]`` (to score it, say).
     """
     out = ensure_writable_dir(out_dir)
     video_format = choose_format(video)
@@ -106,7 +107,7 @@ def run_recording(model: str | Path, recording: str | Path, out_dir: str | Path,
                                 duration_us=None if duration_s is None else int(round(duration_s * 1e6)))
             writer = None if video_format == "none" else VideoWriter(out / "overlay", fps=fps, fmt=video_format)
             try:
-                rows = _run_windows(session, spec, reader, plan, fit, out, writer, carry_state, progress)
+                rows = _run_windows(session, spec, reader, plan, fit, out, writer, carry_state, progress, on_window)
                 video_path = writer.close() if writer is not None else None
             except BaseException:
                 if writer is not None:
@@ -133,7 +134,7 @@ def run_recording(model: str | Path, recording: str | Path, out_dir: str | Path,
 
 
 def _run_windows(session: Session, spec: BinningSpec, reader, plan, fit, out: Path, writer, carry_state: bool,
-                 progress: bool) -> list[dict]:
+                 progress: bool, on_window) -> list[dict]:
     contract = session.contract
     names = contract.class_names
     stream = session.stream() if carry_state else None
@@ -158,6 +159,8 @@ def _run_windows(session: Session, spec: BinningSpec, reader, plan, fit, out: Pa
             outputs, _, calls = session.run_encoded(spikes)
         latency_ms = (time.perf_counter() - started) * 1e3
         classes = outputs[C.LOGITS].argmax(1)[0]
+        if on_window is not None:
+            on_window(window.index, classes)
         mask = colorize(classes, contract.num_classes)
         preview = to_rgb_preview(frames)
         blended = overlay(preview, mask)
