@@ -9,9 +9,9 @@ segmented. The output folder gets:
 
 * ``window_<k>.mask.png`` (class colours) and ``window_<k>.overlay.png``
   (the mask over the event picture), at the model's resolution;
-* ``overlay.mp4`` (or ``.gif``): per window the events and the prediction,
-  upscaled to a readable size, with a legend of class colours and the
-  window's time span;
+* ``overlay.mp4`` (or ``.gif``): per window the events, the prediction and
+  the prediction over the events, upscaled to a readable size, with a legend
+  of class colours and the window's time span;
 * ``run.json``: the binning, and per window its time span (microseconds,
   absolute and from the recording's start), event count, and latency:
   ``read_ms`` (file), ``bin_ms`` (binning), ``latency_ms`` (graph calls only,
@@ -66,11 +66,12 @@ def window_frames(events: Events, spec: BinningSpec, t0: int, fit: SensorFit | N
     return bin_events(events if fit is None else fit.apply(events), spec, t0)
 
 
-def video_frame(events_rgb: np.ndarray, overlay_rgb: np.ndarray, class_names, caption: str) -> np.ndarray:
-    """One video frame: events | prediction over events (upscaled, titled), the class legend, a caption."""
-    left = titled(upscale(events_rgb), "events")
-    right = titled(upscale(overlay_rgb), "prediction")
-    body = hstack([left, right, legend(class_names, palette(len(class_names)), height=left.shape[0])])
+def video_frame(events_rgb: np.ndarray, mask_rgb: np.ndarray, overlay_rgb: np.ndarray, class_names,
+                caption: str) -> np.ndarray:
+    """One video frame: events | prediction | prediction over events (upscaled, titled), the legend, a caption."""
+    panels = [titled(upscale(picture), title) for picture, title in (
+        (events_rgb, "events (ON yellow, OFF blue)"), (mask_rgb, "prediction"), (overlay_rgb, "over the events"))]
+    body = hstack(panels + [legend(class_names, palette(len(class_names)), height=panels[0].shape[0])])
     return vstack([body, text_bar(caption, body.shape[1])])
 
 
@@ -170,7 +171,7 @@ def _run_windows(session: Session, spec: BinningSpec, reader, plan, fit, out: Pa
         begin_s = (window.t_start - plan.t_start) / 1e6
         end_s = (min(window.t_end, plan.t_stop) - plan.t_start) / 1e6
         if writer is not None:
-            writer.add(video_frame(preview, blended, names, f"window {window.index + 1}/{plan.count}:  "
+            writer.add(video_frame(preview, mask, blended, names, f"window {window.index + 1}/{plan.count}:  "
                                    f"{begin_s:.3f}-{end_s:.3f} s   {len(window.events)} events   "
                                    f"{latency_ms:.1f} ms"))
         rows.append({"index": window.index, "t_start_us": window.t_start, "t_end_us": window.t_end,
