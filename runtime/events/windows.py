@@ -13,8 +13,6 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from edge_snn.errors import UserError
 from edge_snn.runtime.events.binning import Events
 from edge_snn.runtime.events.readers.base import EventReader
@@ -146,7 +144,3 @@ def fit_sensor(source: tuple[int, int] | None, target: tuple[int, int], *, crop=
                         f"model; use a model trained at this size")
     return SensorFit(source, target)
 
-
-def check_sorted(events: Events, where: str) -> None:
-    if len(events) > 1 and np.any(np.diff(events.t) < 0):
-        raise UserError(f"{where}: events are not sorted by time")
