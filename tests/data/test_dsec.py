@@ -82,7 +82,7 @@ def test_train_one_epoch_and_eval_report_miou(dsec_root, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
     result = runner.invoke(app, ["train", "--config", "configs/dsec_deeplab.toml", "--data-root", str(dsec_root),
-                                 "--height", "55", "--width-px", "80", "--timesteps", "2", "--width", "0.125",
+                                 "--height", "55", "--width", "80", "--timesteps", "2", "--width-mult", "0.125",
                                  "--epochs", "1", "--batch-size", "8", "--quiet", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "val mIoU" in result.output and (out / "best.pt").is_file()

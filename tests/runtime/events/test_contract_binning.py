@@ -16,7 +16,7 @@ def _metadata(path):
 
 
 def test_export_writes_the_checkpoints_binning(event_models):
-    from conftest import RECORDING_SPEC
+    from event_model_fixtures import RECORDING_SPEC
 
     meta = _metadata(event_models["fresh"])
     assert FORMAT_VERSION == 2 and meta[PREFIX + "format_version"] == "2"

@@ -11,7 +11,7 @@ from torch_blocking import run_blocked
 
 @pytest.fixture(scope="module")
 def synthetic_model(tmp_path_factory):
-    from conftest import write_event_checkpoint
+    from event_model_fixtures import write_event_checkpoint
 
     from edge_snn.data.synthetic import SceneConfig, synthetic_binning
     from edge_snn.export.exporter import ExportOptions, export_checkpoint
