@@ -25,6 +25,8 @@ from edge_snn.runtime.backends.trt import loader as L
 from edge_snn.runtime.backends.trt import runner as R
 from edge_snn.runtime.backends.trt.sidecar import make_sidecar, write_sidecar
 
+pytestmark = pytest.mark.runtime
+
 # --- a fake TensorRT engine: a one-layer LIF, T=2 steps per call ----------------
 STEPS, SHAPE, LEAK = 2, (1, 1, 2, 2), 0.5
 TENSORS = {  # name: (shape, dtype, is_input)

@@ -22,8 +22,10 @@ from edge_snn.runtime.backends.trt import sidecar as S
 from edge_snn.runtime.files import file_sha256
 from edge_snn.runtime.contract import ModelContract, StateTensor
 
-TRT_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPack (python3-libnvinfer); "
-            "on x86 pip install tensorrt")
+pytestmark = pytest.mark.runtime
+
+TRT_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPack (sudo apt install python3-libnvinfer, "
+            "and a venv made with --system-site-packages); on an x86-64 PC pip install 'edge-snn[tensorrt]'")
 
 
 def contract() -> ModelContract:

@@ -11,6 +11,8 @@ from edge_snn.errors import UserError
 from edge_snn.targets import check_model, load_target
 from edge_snn.targets import check as check_mod
 
+pytestmark = pytest.mark.runtime
+
 ORIN = ["orin-nano-8gb", "orin-nx-16gb", "agx-orin-64gb"]
 
 

@@ -11,6 +11,8 @@ from edge_snn.errors import UserError
 from edge_snn.targets import Target, list_targets, load_target
 from edge_snn.targets.profiles import profiles_dir
 
+pytestmark = pytest.mark.runtime
+
 SHIPPED = ["agx-orin-64gb", "desktop-cuda", "orin-nano-8gb", "orin-nx-16gb", "x86-cpu"]
 ORIN = ["orin-nano-8gb", "orin-nx-16gb", "agx-orin-64gb"]
 

@@ -45,11 +45,8 @@ TIMING_CACHE_NAME = ".edge-snn-timing.cache"
 DEFAULT_WORKSPACE_MB = 1024
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
-TRT_INSTALL_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPack (python3-libnvinfer); "
-                    "on x86 pip install tensorrt")
-CUDA_INSTALL_HINT = ("cuda-python is not installed (the TensorRT backend uses it for device memory): "
-                     "pip install cuda-python (a 12.x release for CUDA 12 / JetPack 6)")
-
+TRT_INSTALL_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPack (sudo apt install python3-libnvinfer, "
+                    "and a venv made with --system-site-packages); on an x86-64 PC pip install 'edge-snn[tensorrt]'")
 
 
 def read_onnx_summary(onnx_path) -> tuple[dict[str, str], bool]:

@@ -13,7 +13,8 @@ import numpy as np
 from edge_snn.errors import UserError
 
 CUDA_INSTALL_HINT = ("cuda-python is not installed (the TensorRT backend uses it for device memory): "
-                     "pip install cuda-python (a 12.x release for CUDA 12 / JetPack 6)")
+                     "pip install 'edge-snn[jetson]' on a Jetson, 'edge-snn[tensorrt]' on a PC "
+                     "(cuda-python>=12.6,<13: release 13 needs a CUDA 13 driver)")
 
 
 def import_cudart():
