@@ -28,7 +28,7 @@ import numpy as np
 from edge_snn.training.config import TrainConfig
 
 DEMO_CONFIG = TrainConfig(
-    arch="dl-vgg9", width=0.125, timesteps=20, dataset="synthetic-events", height=64, width_px=64,
+    arch="dl-vgg9", width_mult=0.125, timesteps=20, dataset="synthetic-events", height=64, width=64,
     train_samples=800, val_samples=64, epochs=8, batch_size=16, optimizer="adam", lr=1e-2, milestones=(0.75,),
     seed=0, checkpoint_every=10,
 )
@@ -130,9 +130,9 @@ def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int 
     # 1. train
     if fresh or not _training_finished(run_dir, config.epochs):
         resume = (run_dir / LAST).is_file() and not fresh
-        _say(f"training {config.arch} width {config.width} T={config.timesteps} on synthetic events "
+        _say(f"training {config.arch} width x{config.width_mult} T={config.timesteps} on synthetic events "
              f"({config.train_samples} scenes, {config.epochs} epochs){' - resuming' if resume else ''}")
-        train(config, run_dir, resume=resume)
+        train(config, run_dir, resume=resume, epochs=config.epochs if resume else None)
     else:
         _say(f"training already done in {run_dir} (use --fresh to retrain)")
     summary["train_seconds"] = time.perf_counter() - started

@@ -25,10 +25,10 @@ from edge_snn.export.weights import FloatWeights
 from edge_snn.models.base import LAYOUTS
 from edge_snn.models.bntt import BEYOND_POLICIES
 from edge_snn.runtime import contract as C
+from edge_snn.runtime.encoding import default_input_range
 from edge_snn.runtime.files import file_sha256, write_bytes_atomic
 
 OPSET = 17
-ENCODING_RANGES = {"poisson": (-1.0, 1.0), "direct": (-1.0, 1.0), "events": (0.0, float("inf"))}
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
     contract = C.ModelContract(
         format_version=C.FORMAT_VERSION, architecture=model.arch, timesteps=T, timesteps_trained=model.timesteps,
         bn_beyond=options.bn_beyond, layout=options.layout, encoding=encoding, input_shape=input_shape,
-        input_range=tuple(data.get("input_range") or ENCODING_RANGES.get(encoding, (-1.0, 1.0))),
+        input_range=tuple(data.get("input_range") or default_input_range(encoding)),
         class_names=tuple(data.get("class_names") or [str(i) for i in range(model.num_classes)]),
         leak=model.lif.leak, threshold=model.lif.threshold,
         state=tuple(C.StateTensor(C.STEP, (1,), "int64") for _ in [0]) + tuple(C.StateTensor(n, s) for n, s in spec.items()),

@@ -20,6 +20,15 @@ from __future__ import annotations
 import numpy as np
 
 ENCODINGS = ("poisson", "direct", "events")
+# The value range a model's input may span, when its checkpoint does not record one: images are
+# normalized to [-1, 1]; event frames are non-negative counts whose scale only the dataset knows
+# (the built-in scenes and DDD17 record (0, 1), ESS-style counts (0, inf)).
+DEFAULT_INPUT_RANGES = {"poisson": (-1.0, 1.0), "direct": (-1.0, 1.0), "events": (0.0, float("inf"))}
+
+
+def default_input_range(encoding: str) -> tuple[float, float]:
+    """The one default of :data:`DEFAULT_INPUT_RANGES` (images' range for unknown encodings)."""
+    return DEFAULT_INPUT_RANGES.get(encoding, (-1.0, 1.0))
 
 
 def step_uniforms(shape: tuple[int, ...], *, seed: int, step: int) -> np.ndarray:

@@ -28,7 +28,7 @@ def write_small_checkpoint(path, *, arch="dl-vgg9", timesteps=6, height=24, widt
     torch.manual_seed(seed)
     in_channels = 2 if dataset == "synthetic-events" else 3
     model = randomized(build_model(arch, in_channels=in_channels, num_classes=4, timesteps=timesteps, width=0.125), seed)
-    config = TrainConfig(arch=arch, width=0.125, timesteps=timesteps, dataset=dataset, height=height, width_px=width,
+    config = TrainConfig(arch=arch, width_mult=0.125, timesteps=timesteps, dataset=dataset, height=height, width=width,
                          train_samples=8, val_samples=8, epochs=1, batch_size=4)
     encoding = "events" if dataset == "synthetic-events" else "poisson"
     save_checkpoint(path, model, data={"dataset": dataset, "encoding": encoding, "height": height, "width": width,

@@ -9,7 +9,7 @@ SYNTHETIC = {"synthetic-events": "events", "synthetic-images": "image"}
 
 def make_dataset(config, split: str, *, num_samples: int | None = None):
     """The ``split`` ("train" / "val" / "test") of the configured dataset."""
-    size = (config.height, config.width_px)
+    size = (config.height, config.width)
     if config.dataset in SYNTHETIC:
         from edge_snn.data.synthetic_dataset import SyntheticSegmentation
 

@@ -18,7 +18,7 @@ def cli(*args):
 @pytest.mark.slow
 def test_train_export_run_parity_quantize_check(tmp_path):
     run = tmp_path / "run"
-    cli("train", "-o", run, "--width", "0.125", "--timesteps", "4", "--height", "24", "--width-px", "24",
+    cli("train", "-o", run, "--width-mult", "0.125", "--timesteps", "4", "--height", "24", "--width", "24",
         "--train-samples", "16", "--val-samples", "8", "--epochs", "1", "--batch-size", "8", "--optimizer", "adam",
         "--lr", "0.01", "--quiet")
     ckpt = run / "best.pt"
