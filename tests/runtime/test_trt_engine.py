@@ -314,94 +314,87 @@ def test_an_engine_without_sidecar_is_refused(fake):
     assert fake.deserialized == 0
 
 
-# --- the real thing: TensorRT on a CUDA GPU ----------------------------------------
+# --- the real thing: TensorRT on a CUDA GPU, on the packaged selftest fixture (no torch needed) ---------
 def _real_gpu():
-    trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (JetPack or pip install tensorrt)")
-    pytest.importorskip("cuda", reason="cuda-python is not installed (pip install cuda-python)")
+    trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (JetPack or pip install 'edge-snn[tensorrt]')")
+    if T.availability() is not None:
+        pytest.skip(T.availability())
+    from edge_snn.runtime.backends.trt.cuda import gpu_info
+
     try:
-        name, capability = T.gpu_info()
+        name, capability = gpu_info()
     except Exception as err:  # no driver, no device
         pytest.skip(f"no CUDA device: {err}")
     return trt, name, capability
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """dl-vgg9 (width 1/8, 16x16 events): a T=4 graph and a T=8 graph of the same weights."""
+def fixture():
+    """The selftest fixture: a dl-vgg9 (width 1/8, 32x32 events) as the T=1 step graph, FP32 and INT8 QDQ."""
     _real_gpu()
-    pytest.importorskip("torch", reason="exporting the test graph needs torch")
-    import onnx
+    from edge_snn.runtime.selftest import load_fixture
 
-    from edge_snn.export.exporter import ExportOptions, build_graph
-    from edge_snn.models import build_model
-
-    folder = tmp_path_factory.mktemp("trt")
-    model = build_model("dl-vgg9", in_channels=2, num_classes=4, timesteps=8, width=0.125)
-    ckpt = {"data": {"height": 16, "width": 16, "encoding": "events"}}
-    paths = {}
-    for steps in (4, 8):
-        proto, _ = build_graph(model, ckpt, ExportOptions(timesteps=steps))
-        paths[steps] = folder / f"t{steps}.onnx"
-        onnx.save(proto, str(paths[steps]))
-    return paths
+    return load_fixture()
 
 
-def _events(steps, seed=0):
-    return (np.random.default_rng(seed).random((steps, 1, 2, 16, 16)) < 0.3).astype(np.float32)
+def _ort_steps(path, frame):
+    """ONNX Runtime (CPU) over one frame, streamed; returns (last outputs, host state)."""
+    from edge_snn.runtime.session import Session
 
-
-def _ort(path, feed):
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, feed)))
+    with Session(path, backend="onnxruntime", providers=["CPUExecutionProvider"]) as s:
+        outputs, state, _ = s.run_encoded(frame)
+        return outputs, s.runner.state_to_host(state)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("cuda_graph", [False, True])
-def test_fp32_engine_matches_onnxruntime_and_streams(exported, tmp_path, cuda_graph):
-    from edge_snn.runtime.model_file import load_contract
+def test_fp32_engine_matches_onnxruntime_and_streams(fixture, tmp_path, cuda_graph):
     from edge_snn.runtime.backends.trt.build import build_engine
+    from edge_snn.runtime.model_file import load_contract
+    from edge_snn.runtime.streaming import run_steps
 
-    engine = tmp_path / "t4.engine"
-    sidecar = build_engine(exported[4], engine, precision="fp32", timing_cache=tmp_path / "timing.cache")
+    engine = tmp_path / "fp32.engine"
+    sidecar = build_engine(fixture.model("fp32"), engine, precision="fp32", timing_cache=tmp_path / "timing.cache")
     assert (tmp_path / "timing.cache").stat().st_size > 0 and sidecar["flags"]["tf32"] is False
     contract = load_contract(str(engine))
+    frame = fixture.reference["inputs"][0]
     zeros = {C.STATE_IN + s.name: np.zeros(s.shape, s.dtype) for s in contract.state}
-    x = _events(8)
     with T.TensorRTRunner(str(engine), cuda_graph=cuda_graph) as runner:
-        once = runner.infer({C.INPUT: x[:4], **zeros})
-        _, state = runner.step({C.INPUT: x[:4]}, zeros)
-        streamed, state = runner.step({C.INPUT: x[4:]}, state)
-        final = runner.state_to_host(state)
-    ref4 = _ort(exported[4], {C.INPUT: x[:4], **zeros})
-    ref8 = _ort(exported[8], {C.INPUT: x, **zeros})
+        once = runner.infer({C.INPUT: frame[:1], **zeros})
+        streamed = run_steps(runner, contract, frame)
+        final = runner.state_to_host(streamed.state)
+    ort_out, ort_state = _ort_steps(fixture.model("fp32"), frame)
+    np.testing.assert_array_equal(once[C.STATE_OUT + C.STEP], [1])
     # spikes are thresholds: FP32 TensorRT vs ONNX Runtime may flip a rare borderline spike, no more
-    np.testing.assert_allclose(once[C.LOGITS], ref4[C.LOGITS], rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(once[C.SPIKE_COUNTS], ref4[C.SPIKE_COUNTS], rtol=0.01, atol=2)
-    np.testing.assert_array_equal(once[C.STATE_OUT + C.STEP], [4])
-    np.testing.assert_allclose(streamed[C.LOGITS], ref8[C.LOGITS], rtol=1e-3, atol=1e-3)
-    np.testing.assert_array_equal(final[C.STATE_IN + C.STEP], [8])
+    np.testing.assert_allclose(streamed.outputs[C.LOGITS], ort_out[C.LOGITS], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(streamed.outputs[C.SPIKE_COUNTS], ort_out[C.SPIKE_COUNTS], rtol=0.01, atol=2)
+    np.testing.assert_array_equal(final[C.STATE_IN + C.STEP], [contract.timesteps_trained])
     for s in contract.state:
-        np.testing.assert_allclose(final[C.STATE_IN + s.name], ref8[C.STATE_OUT + s.name], rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(final[C.STATE_IN + s.name], ort_state[C.STATE_IN + s.name], rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.gpu
-def test_fp16_engine_is_close_and_a_stale_sidecar_is_refused(exported, tmp_path):
+@pytest.mark.parametrize("key, precision, tolerance", [("fp32", "fp16", "fp16"), ("int8", "int8", "int8-integer")])
+def test_reduced_precision_engines_meet_the_documented_tolerance(fixture, tmp_path, key, precision, tolerance):
+    from edge_snn.runtime.backends.trt.build import build_engine
+    from edge_snn.runtime.selftest import compare
+    from edge_snn.runtime.session import Session
+
+    engine = tmp_path / f"{key}-{precision}.engine"
+    build_engine(fixture.model(key), engine, precision=precision)
+    with Session(engine) as session:
+        result = compare(session, fixture, key, tolerance)
+    assert result["passed"], result
+
+
+@pytest.mark.gpu
+def test_a_stale_sidecar_is_refused_on_the_gpu(fixture, tmp_path):
     from edge_snn.runtime.backends.trt.build import build_engine
     from edge_snn.runtime.backends.trt.sidecar import read_sidecar
 
-    engine = tmp_path / "t4-fp16.engine"
-    build_engine(exported[4], engine, precision="fp16")
+    engine = tmp_path / "fp16.engine"
+    build_engine(fixture.model("fp32"), engine, precision="fp16")
     assert (tmp_path / ".edge-snn-timing.cache").is_file()  # the default cache, next to the engine
-    contract = T.engine_contract(engine)
-    zeros = {C.STATE_IN + s.name: np.zeros(s.shape, s.dtype) for s in contract.state}
-    x = _events(4, seed=1)
-    with T.TensorRTRunner(str(engine)) as runner:
-        out = runner.infer({C.INPUT: x, **zeros})
-    ref = _ort(exported[4], {C.INPUT: x, **zeros})
-    assert np.abs(out[C.LOGITS] - ref[C.LOGITS]).mean() < 0.05 * (np.abs(ref[C.LOGITS]).mean() + 1e-3)
     write_sidecar(engine, {**read_sidecar(engine), "tensorrt_version": "0.0.0"})
     with pytest.raises(UserError, match="Rebuild it"):
         T.TensorRTRunner(str(engine)).activate()
