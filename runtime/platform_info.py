@@ -87,7 +87,10 @@ def suggest_target(module: Module) -> str | None:
 
 
 def same_memory_class(a: int | None, b: int | None, *, tolerance: float = 0.1) -> bool:
-    """Whether two MemTotal values belong to one module size (within 10%: kernels reserve different carve-outs)."""
+    """Whether two MemTotal values belong to one module size (within 10%: kernels reserve different carve-outs).
+
+    Unknown on either side is not a mismatch (nothing to compare).
+    """
     if a is None or b is None:
-        return a == b
+        return True
     return abs(a - b) <= tolerance * max(a, b)

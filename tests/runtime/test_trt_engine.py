@@ -23,7 +23,10 @@ from edge_snn.runtime import contract as C
 from edge_snn.runtime.backends import trt as T
 from edge_snn.runtime.backends.trt import loader as L
 from edge_snn.runtime.backends.trt import runner as R
+from edge_snn.runtime.backends.trt.cuda import CudaError
 from edge_snn.runtime.backends.trt.sidecar import make_sidecar, write_sidecar
+from edge_snn.runtime.platform_info import Module
+from fake_jetson import AGX_ORIN, ORIN_NX
 
 pytestmark = pytest.mark.runtime
 
@@ -64,6 +67,7 @@ class FakeCuda:
 
     def __init__(self):
         self.capturing, self.recorded, self.launches, self.h2d_names = False, None, 0, []
+        self.fail_capture, self.captures, self.cleared = False, 0, 0
 
     def stream_create(self):
         return 7
@@ -95,11 +99,16 @@ class FakeCuda:
         pass
 
     def begin_capture(self, stream):
-        self.capturing, self.recorded = True, []
+        self.capturing, self.recorded, self.captures = True, [], self.captures + 1
 
     def end_capture(self, stream):
         self.capturing = False
+        if self.fail_capture:  # what CUDA reports after an enqueue that broke the capture
+            raise CudaError("CUDA error in cudaStreamEndCapture: cudaErrorStreamCaptureInvalidated")
         return self.recorded
+
+    def clear_error(self):
+        self.cleared += 1
 
     def instantiate(self, graph):
         return list(graph)
@@ -132,6 +141,8 @@ class FakeContext:
                 t[name][...] = value
 
         if self.cuda.capturing:
+            if self.cuda.fail_capture:
+                return False  # an engine with work that may not be captured
             self.cuda.recorded.append(work)
         else:
             self.enqueues += 1
@@ -183,12 +194,14 @@ def fake(monkeypatch, tmp_path):
     monkeypatch.setattr(L, "import_tensorrt", lambda: fake_trt)
     monkeypatch.setattr(R, "CudaRuntime", lambda: cuda)
     monkeypatch.setattr(L, "gpu_info", lambda: ("Orin", "8.7"))
+    state.module = Module(AGX_ORIN, 64_322_136 * 1024)
+    monkeypatch.setattr(L, "this_module", lambda: state.module)
     engine = tmp_path / "lif.engine"
     engine.write_bytes(ENGINE_BYTES)
     state.sidecar = make_sidecar(
         onnx_path="lif.onnx", engine_path=engine, model_sha256="0" * 64,
         engine_sha256=hashlib.sha256(ENGINE_BYTES).hexdigest(), trt_version="10.3.0", gpu_name="Orin",
-        compute_capability=(8, 7), flags={"precision": "fp32", "dla_core": None}, metadata={})
+        compute_capability=(8, 7), flags={"precision": "fp32", "dla_core": None}, metadata={}, module=state.module)
     write_sidecar(engine, state.sidecar)
     state.path = engine
     FakeCuda.live.clear()
@@ -305,6 +318,58 @@ def test_a_stale_engine_is_refused_before_deserializing(fake, change, says):
         runner.activate()
     assert says in str(info.value)
     assert fake.deserialized == 0 and not runner.is_active
+
+
+def test_a_failed_capture_clears_the_sticky_error_and_runs_without_graphs(fake):
+    fake.cuda.fail_capture = True
+    xs = chunks(4)
+    with pytest.warns(UserWarning, match="CUDA graph capture failed .execute_async_v3 returned False"):
+        with T.TensorRTRunner(str(fake.path), cuda_graph=True) as runner:
+            state, outs = fresh(), []
+            for x in xs:
+                out, state = runner.step({"input": x}, state)
+                outs.append(out)
+            assert runner.cuda_graph is False and runner.graphs == [None, None]
+    assert fake.cuda.captures == 1 and fake.cuda.cleared == 1  # tried once, error cleared, never again
+    assert fake.cuda.launches == 0
+    v, step = np.zeros(SHAPE, np.float32), np.zeros(1, np.int64)
+    for x, out in zip(xs, outs):  # every call still right, the one after the failed capture included
+        want = lif_reference(x, v, step)
+        v, step = want["state_out.v"], want["state_out.step"]
+        np.testing.assert_array_equal(out["logits"], want["logits"])
+
+
+def test_dla_engines_are_never_captured(fake):
+    write_sidecar(fake.path, {**fake.sidecar, "flags": {"precision": "fp16", "dla_core": 0}})
+    with pytest.warns(UserWarning, match="not supported on DLA"):
+        runner = T.TensorRTRunner(str(fake.path), cuda_graph=True).activate()
+    with runner:
+        state = fresh()
+        for x in chunks(3):
+            _, state = runner.step({"input": x}, state)
+    assert fake.cuda.captures == 0 and fake.cuda.launches == 0
+
+
+@pytest.mark.parametrize("recorded, says", [
+    ({"model": ORIN_NX, "memory_bytes": 16 << 30}, f"built on board '{ORIN_NX}', this is '{AGX_ORIN}'"),
+    ({"model": AGX_ORIN, "memory_bytes": 32 << 30}, "built on a module with 32.0 GiB, this one has 61.3 GiB"),
+])
+def test_an_engine_from_another_orin_module_is_refused(fake, recorded, says):
+    write_sidecar(fake.path, {**fake.sidecar, "device": recorded})
+    with pytest.raises(UserError, match="Rebuild it on this device") as info:
+        T.TensorRTRunner(str(fake.path)).activate()
+    assert says in str(info.value) and fake.deserialized == 0
+
+
+def test_a_version_1_sidecar_is_refused_on_a_jetson_and_warned_about_elsewhere(fake):
+    old = {k: v for k, v in fake.sidecar.items() if k != "device"}
+    write_sidecar(fake.path, {**old, "sidecar_version": 1})
+    with pytest.raises(UserError, match="version 1.*cannot be confirmed"):
+        T.TensorRTRunner(str(fake.path)).activate()
+    fake.module = Module(None, 64 << 30)  # a PC: GPU names tell GPUs apart
+    with pytest.warns(UserWarning, match="version 1 and records no board"):
+        with T.TensorRTRunner(str(fake.path)) as runner:
+            runner.infer({"input": chunks(1)[0], **fresh()})
 
 
 def test_an_engine_without_sidecar_is_refused(fake):

@@ -36,9 +36,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.backends.trt.cuda import gpu_info
+from edge_snn.runtime.backends.trt.cuda import cuda_versions, describe_versions, gpu_info
 from edge_snn.runtime.backends.trt.sidecar import make_sidecar, write_sidecar
 from edge_snn.runtime.files import file_sha256, write_bytes_atomic
+from edge_snn.runtime.platform_info import this_module
 
 PRECISIONS = ("fp32", "fp16", "int8", "best")
 TIMING_CACHE_NAME = ".edge-snn-timing.cache"
@@ -155,7 +156,15 @@ def build_engine(onnx_path, engine_path, *, precision: str = "fp32", dla_core: i
     cache_path = Path(timing_cache) if timing_cache is not None else default_timing_cache(engine_path)
 
     logger = _logger(trt)
-    builder = trt.Builder(logger)
+    try:
+        builder = trt.Builder(logger)
+    except Exception as err:  # TensorRT raises when it cannot initialize CUDA
+        builder, reason = None, f"{type(err).__name__}: {err}"
+    else:
+        reason = "it returned None"
+    if builder is None:
+        raise UserError(f"TensorRT {trt.__version__} could not create a builder ({reason}; "
+                        f"{describe_versions(cuda_versions())}); run `edge-snn doctor` for the fix")
     network, _parser = _parse_onnx(trt, builder, logger, onnx_path)  # the parser owns weights until the build
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
@@ -189,6 +198,7 @@ def build_engine(onnx_path, engine_path, *, precision: str = "fp32", dla_core: i
         onnx_path=onnx_path, engine_path=engine_path, model_sha256=file_sha256(onnx_path),
         engine_sha256=hashlib.sha256(engine_bytes).hexdigest(), trt_version=trt.__version__,
         gpu_name=gpu_name, compute_capability=capability, metadata=metadata, build_seconds=seconds,
+        module=this_module(),
         flags={"precision": precision, **flags, "dla_core": dla_core, "gpu_fallback": bool(gpu_fallback),
                "workspace_mb": int(workspace_mb), "timing_cache": str(cache_path)},
     )
