@@ -32,6 +32,9 @@ SPIKE_COUNTS = "spike_counts"
 STATE_IN = "state_in."
 STATE_OUT = "state_out."
 STEP = "step"
+#: ``form`` metadata: the standard graph, or the DLA-resident one (``edge-snn export --dla``: one whole
+#: frame per call from step 0, DLA-native layers only, no ``spike_counts`` output, ``spike_layers`` empty).
+FORM_STANDARD, FORM_DLA = "standard", "dla"
 
 
 def state_inputs(outputs: dict) -> dict:
@@ -83,6 +86,7 @@ class ModelContract:
     precision: str
     checkpoint_sha256: str
     layers: tuple[dict, ...] = ()
+    form: str = FORM_STANDARD
 
     @property
     def batch(self) -> int:
@@ -123,6 +127,7 @@ class ModelContract:
             "precision": self.precision,
             "checkpoint_sha256": self.checkpoint_sha256,
             "layers": json.dumps(list(self.layers)),
+            "form": self.form,
         }
         return {PREFIX + k: v for k, v in values.items()}
 
@@ -161,6 +166,7 @@ def read_contract(metadata: dict[str, str], *, source: str = "model") -> ModelCo
             precision=get("precision"),
             checkpoint_sha256=get("checkpoint_sha256"),
             layers=tuple(json.loads(metadata.get(PREFIX + "layers", "[]"))),
+            form=metadata.get(PREFIX + "form", FORM_STANDARD),
         )
     except ContractError:
         raise

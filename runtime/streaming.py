@@ -79,7 +79,8 @@ def run_steps(runner, contract: C.ModelContract, steps: np.ndarray, state=None, 
         if extra_inputs is not None:
             feed.update(extra_inputs(call, lo, hi))
         outputs, state = runner.step(feed, state)
-        counts += outputs[C.SPIKE_COUNTS]
+        if C.SPIKE_COUNTS in outputs:  # absent in the DLA form (spike_layers empty)
+            counts += outputs[C.SPIKE_COUNTS]
         if on_call is not None:
             on_call(call, lo, outputs)
     outputs = dict(outputs)
