@@ -79,7 +79,7 @@ def run_int8_stage(ckpt: Path, out: Path) -> dict:
     for layout in ("time-major", "layer-major"):
         path = out / f"int8_{layout.replace('-', '_')}_T20.onnx"
         export_checkpoint(qckpt, path, ExportOptions(timesteps=20, layout=layout))
-        report = run_parity(qckpt, path, frames=16, teacher_forced=False)
+        report = run_parity(qckpt, path, frames=16)
         result["parity"][layout] = {k: report[k] for k in ("pixel_agreement", "miou_reference", "miou_runtime", "passed")}
         _say(f"INT8 parity {layout}: pixel agreement {report['pixel_agreement'] * 100:.3f}%, "
              f"{'PASS' if report['passed'] else 'FAIL'}")

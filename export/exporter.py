@@ -29,6 +29,7 @@ from edge_snn.runtime.encoding import default_input_range
 from edge_snn.runtime.files import file_sha256, write_bytes_atomic
 
 OPSET = 17
+MIN_SIZE = 8  # pixels: below this the two pooling stages leave nothing to segment
 
 
 @dataclass(frozen=True)
@@ -56,21 +57,29 @@ def _validate(model, ckpt: dict, options: ExportOptions) -> None:
     if options.bn_beyond not in BEYOND_POLICIES:
         raise UserError(f"unknown --bn-beyond {options.bn_beyond!r}; choose one of {', '.join(BEYOND_POLICIES)}")
     if options.timesteps < 1 or options.batch < 1:
-        raise UserError("--timesteps and --batch must be at least 1")
-    if options.timesteps > model.timesteps and options.bn_beyond == "error":
+        raise UserError(f"--timesteps and --batch must be at least 1, got {options.timesteps} and {options.batch}")
+    for name, value in (("--height", options.height), ("--width", options.width)):
+        if value is not None and value < MIN_SIZE:
+            raise UserError(f"{name} must be at least {MIN_SIZE} pixels, got {value}")
+    trained = model.timesteps
+    if options.timesteps > trained and options.bn_beyond == "error":
         raise UserError(
-            f"--timesteps {options.timesteps} exceeds the {model.timesteps} steps the checkpoint was trained with "
-            f"(BNTT holds one batch norm per step); export at most {model.timesteps} steps per call, or pass "
+            f"--timesteps {options.timesteps} exceeds the {trained} steps the checkpoint was trained with "
+            f"(BNTT holds one batch norm per step); export at most {trained} steps per call, or pass "
             f"--bn-beyond last|cycle to say how later steps are normalized"
         )
+    if options.timesteps < trained and trained % options.timesteps:
+        divisors = [d for d in range(1, trained + 1) if trained % d == 0]
+        raise UserError(f"--timesteps {options.timesteps} does not divide the {trained} steps of a frame, so a frame "
+                        f"cannot be run in whole calls; choose one of {', '.join(map(str, divisors))}")
 
 
 def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha256: str = "") -> tuple[onnx.ModelProto, OnnxOps]:
     """Record the model's time loop as an ONNX model (not yet checked or saved)."""
     _validate(model, ckpt, options)
     data = ckpt.get("data", {})
-    height = options.height or int(data.get("height", 64))
-    width = options.width or int(data.get("width", 64))
+    height = options.height if options.height is not None else int(data.get("height", 64))
+    width = options.width if options.width is not None else int(data.get("width", 64))
     model = model.eval()
     model.set_bn_beyond(options.bn_beyond)
     if options.dla:
@@ -109,7 +118,7 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
         class_names=tuple(data.get("class_names") or [str(i) for i in range(model.num_classes)]),
         leak=model.lif.leak, threshold=model.lif.threshold,
         state=tuple(C.StateTensor(C.STEP, (1,), "int64") for _ in [0]) + tuple(C.StateTensor(n, s) for n, s in spec.items()),
-        spike_layers=() if options.dla else tuple(model.spiking_layers), precision=weights.precision,
+        spike_layers=tuple(model.spiking_layers), precision=weights.precision,
         checkpoint_sha256=sha256, layers=tuple(model.conv_layers(height, width)),
         form=C.FORM_DLA if options.dla else C.FORM_STANDARD,
     )
@@ -138,13 +147,14 @@ def save_onnx_atomic(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, options: ExportOptions, *, model=None) -> dict:
     """Export a checkpoint file to ``output``; returns a summary (nodes, bytes, contract)."""
-    from edge_snn.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from edge_snn.runtime.files import check_output_file
+    from edge_snn.training.checkpoint import open_checkpoint
 
-    ckpt = load_checkpoint(checkpoint)
-    if model is None:
-        model, _ = model_from_checkpoint(ckpt)
+    check_output_file(output, "--output")
+    ckpt = open_checkpoint(checkpoint)
+    model = model if model is not None else ckpt.model()
     weights = _weights_for(model, dla=options.dla)
-    proto, _ = build_graph(model, ckpt, options, weights=weights, sha256=file_sha256(checkpoint))
+    proto, _ = build_graph(model, ckpt.raw, options, weights=weights, sha256=file_sha256(checkpoint))
     check_graph(proto)
     summary = {"path": str(output), "nodes": len(proto.graph.node), "layout": options.layout,
                "timesteps": options.timesteps, "form": C.FORM_DLA if options.dla else C.FORM_STANDARD}

@@ -8,14 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from edge_snn.cli import app
-from edge_snn.training.config import TrainConfig
+from edge_snn.cli.options import JsonOpt, QuietOpt
+from edge_snn.training.config import DEFAULT_RUN, TrainConfig
 
 _DEFAULTS = TrainConfig()  # shown in --help; options default to None so a config file can fill them
 
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, history.json.")] = Path("runs/train"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, history.json.")] = DEFAULT_RUN,
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of TrainConfig fields (see configs/); options given here override it.")] = None,
     arch: Annotated[Optional[str], typer.Option(help="dl-vgg9 (Spiking-DeepLab) or fcn-vgg9 (Spiking-FCN).", show_default=str(_DEFAULTS.arch))] = None,
     width_mult: Annotated[Optional[float], typer.Option("--width-mult", help="Channel width multiplier (1.0 = the paper's).", show_default=str(_DEFAULTS.width_mult))] = None,
@@ -38,7 +39,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out with its own settings (only --epochs may extend it).")] = False,
     stop_after_steps: Annotated[Optional[int], typer.Option(hidden=True)] = None,
     rank_weights_dir: Annotated[Optional[str], typer.Option(hidden=True)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Train a spiking segmentation network with backprop through time."""
     from edge_snn.errors import UserError
@@ -82,15 +83,18 @@ def evaluate_cmd(
     samples: Annotated[int, typer.Option(help="Synthetic scenes to score.")] = 128,
     data_root: Annotated[str, typer.Option(help="Dataset folder for on-disk datasets.")] = "",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores here.")] = None,
+    json_out: JsonOpt = None,
     noise: Annotated[Optional[list[str]], typer.Option("--noise", metavar="<name>", help="Noise sweep: gaussian, salt-pepper or blur (repeatable).")] = None,
     level: Annotated[Optional[list[str]], typer.Option("--level", metavar="<levels>", help="Noise levels, repeatable or comma list (default: a range per noise).")] = None,
     compare: Annotated[Optional[list[Path]], typer.Option("--compare", metavar="<path>", help="More checkpoints in the noise sweep, e.g. the ANN twin.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Noise sweep plot (PNG; needs matplotlib).")] = None,
 ) -> None:
     """Score a checkpoint: mIoU (void 255 ignored), pixel accuracy, per-class IoU; with --noise, a robustness sweep."""
+    from edge_snn.runtime.files import check_output_file
     from edge_snn.training.evaluate import evaluate_checkpoint
 
+    if json_out:
+        check_output_file(json_out, "--json")
     if noise or level or compare or plot:
         _noise_sweep(checkpoint, noise or [], level, compare or [], plot, split=split, samples=samples,
                      data_root=data_root, batch_size=batch_size, json_out=json_out)

@@ -14,14 +14,13 @@ from typing import Annotated, Optional
 import typer
 
 from edge_snn.cli import app
+from edge_snn.cli.options import TargetOpt
 
 targets_app = typer.Typer(name="targets", help="Device target profiles and roofline estimates.",
                           no_args_is_help=True)
 app.add_typer(targets_app, name="targets")
 
 ModelArg = Annotated[Path, typer.Argument(help="Exported .onnx file.", show_default=False)]
-TargetOpt = Annotated[str, typer.Option("--target", "-t", help="Profile name (see `edge-snn targets list`) "
-                                        "or path of a profile .toml.", show_default=False)]
 PrecisionOpt = Annotated[Optional[str], typer.Option(help="int8, fp16 or fp32; default: the target's precision.",
                                                      show_default=False)]
 

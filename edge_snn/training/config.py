@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+DEFAULT_RUN = Path("runs/train")  # where `edge-snn train` writes without -o
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from edge_snn.models import build_model
 from edge_snn.runtime.encoding import default_input_range, frame_seed
 from edge_snn.runtime.files import write_json_atomic
 from edge_snn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from edge_snn.training.config import TrainConfig
+from edge_snn.training.config import DEFAULT_RUN, TrainConfig
 from edge_snn.training.datasets import input_channels, input_encoding, make_dataset
 from edge_snn.training.distributed import barrier, epoch_indices, init_distributed, shutdown, wrap
 from edge_snn.training.evaluate import evaluate
@@ -189,3 +189,13 @@ def train(config: TrainConfig | None, out_dir: str | os.PathLike, *, resume: boo
                           Path(rank_weights_dir) / f"rank{dist_info.rank}.pt")
     shutdown(dist_info)
     return {"history": history, "best_miou": best}
+
+
+def default_checkpoint(run: str | os.PathLike = DEFAULT_RUN) -> Path:
+    """The checkpoint a command uses when none is given: ``best.pt`` of the default run folder."""
+    run = Path(run)
+    for name in (BEST, LAST):
+        if (run / name).is_file():
+            return run / name
+    raise UserError(f"no checkpoint given and none in {run}/ (where `edge-snn train` writes); pass one, e.g. "
+                    f"`edge-snn export runs/NAME/best.pt --timesteps 20`")

@@ -99,7 +99,7 @@ def test_the_dla_form_uses_dla_native_layers_only():
     int64 = [n for n in dla.graph.node if any(i == C.STATE_IN + C.STEP for i in n.input)]
     assert [n.op_type for n in int64] == ["Add"]  # the step update, the only INT64 node
     contract = contract_of(dla, "dla")
-    assert contract.form == C.FORM_DLA and contract.spike_layers == ()
+    assert contract.form == C.FORM_DLA and contract.spike_layers == tuple(model.spiking_layers)
     assert C.SPIKE_COUNTS not in {o.name for o in dla.graph.output}
 
 
