@@ -33,10 +33,10 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from edge_snn.errors import UserError
 from edge_snn.export.graph import GraphBuilder, Sym
+from edge_snn.export.qdq import brevitas_weight
 from edge_snn.export.weights import FloatWeights
 from edge_snn.runtime.backends.trt.calibration import cache_path, calibration_cache
 
@@ -86,11 +86,8 @@ class DlaInt8Weights(FloatWeights):
 
     def weight_inputs(self, g: GraphBuilder, module) -> list[str]:
         name = self.names.get(module, "conv")
-        with torch.no_grad():
-            qw = module.quant_weight()
-            integers = qw.int().numpy().astype(np.float32)
-            scale = qw.scale.detach().numpy().astype(np.float32)
-        axis = 1 if isinstance(module, nn.ConvTranspose2d) else 0
+        integers, scale, axis = brevitas_weight(module)
+        integers = integers.astype(np.float32)
         shape = [1] * integers.ndim
         shape[axis] = -1
         per_channel = scale.reshape(shape) if scale.size > 1 else scale.reshape(())
