@@ -146,24 +146,6 @@ def test_a_quantized_dla_export_writes_the_brevitas_scales_as_a_calibration_cach
     assert contract_of(proto, "q").precision == "int8-implicit"
 
 
-def test_the_cache_text_is_what_nvidias_translator_writes():
-    from edge_snn.runtime.backends.trt.calibration import calibration_cache, float_hex
-
-    assert float_hex(1.0) == "3f800000" and float_hex(1 / 127) == "3c010204"
-    text = calibration_cache({"b": 0.5, "a": 1.0}, version="8600")
-    assert text == "TRT-8600-EntropyCalibration2\na: 3f800000\nb: 3f000000\n"
-    with pytest.raises(UserError, match="not a TensorRT calibration cache"):
-        read_calibration_cache("a: 3f800000\n")
-
-
-def test_build_takes_int8_from_a_calibration_cache():
-    from edge_snn.runtime.backends.trt.build import resolve_flags
-
-    assert resolve_flags("int8", has_qdq=False, dla_core=0, has_cache=True) == {"fp16": True, "int8": True, "tf32": True}
-    with pytest.raises(UserError, match="with --dla for the DLA's calibration cache"):
-        resolve_flags("int8", has_qdq=False, dla_core=0)
-
-
 def demo_like(tmp_path, quantized=False):
     """dl-vgg9 width 1/8, T=20, 64x64 events, randomized: the demo's shape."""
     from edge_snn.quantize import quantize_ptq
