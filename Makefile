@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[train,report,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[train,report,events,dev]'
 	touch $(STAMP)
 
 demo: setup

@@ -118,8 +118,8 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
         class_names=tuple(data.get("class_names") or [str(i) for i in range(model.num_classes)]),
         leak=model.lif.leak, threshold=model.lif.threshold,
         state=tuple(C.StateTensor(C.STEP, (1,), "int64") for _ in [0]) + tuple(C.StateTensor(n, s) for n, s in spec.items()),
-        spike_layers=tuple(model.spiking_layers), precision=weights.precision,
-        checkpoint_sha256=sha256, layers=tuple(model.conv_layers(height, width)),
+        spike_layers=tuple(model.spiking_layers), precision=weights.precision, checkpoint_sha256=sha256,
+        layers=tuple(model.conv_layers(height, width)), binning=data.get("binning"),
         form=C.FORM_DLA if options.dla else C.FORM_STANDARD,
     )
     graph = helper.make_graph(g.nodes, f"{model.arch}_{options.layout}_T{T}", g.inputs, g.outputs, g.initializers)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from edge_snn.errors import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: optional edge_snn.binning (how event frames are made); 1 still reads
 PREFIX = "edge_snn."
 INPUT = "input"
 LOGITS = "logits"
@@ -88,6 +88,7 @@ class ModelContract:
     checkpoint_sha256: str
     layers: tuple[dict, ...] = ()
     form: str = FORM_STANDARD
+    binning: dict | None = None  # BinningSpec.to_dict() of an event model (edge_snn.runtime.events.binning)
 
     @property
     def batch(self) -> int:
@@ -135,6 +136,8 @@ class ModelContract:
             "layers": json.dumps(list(self.layers)),
             "form": self.form,
         }
+        if self.binning is not None:
+            values["binning"] = json.dumps(self.binning)
         return {PREFIX + k: v for k, v in values.items()}
 
 
@@ -173,6 +176,7 @@ def read_contract(metadata: dict[str, str], *, source: str = "model") -> ModelCo
             checkpoint_sha256=get("checkpoint_sha256"),
             layers=tuple(json.loads(metadata.get(PREFIX + "layers", "[]"))),
             form=metadata.get(PREFIX + "form", FORM_STANDARD),
+            binning=json.loads(metadata[PREFIX + "binning"]) if PREFIX + "binning" in metadata else None,
         )
     except ContractError:
         raise

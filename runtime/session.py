@@ -59,6 +59,13 @@ class Session:
             runner_options["providers"] = providers
         self.runner = runner or make_runner(self.path, backend, **runner_options)
         self.runner.activate()
+        describe = getattr(self.runner, "graph_io", None)  # a backend that reads its own tensors (an engine)
+        if describe is not None:
+            try:
+                C.check_against_graph(self.contract, describe(), self.path)
+            except BaseException:
+                self.runner.deactivate()
+                raise
 
     def close(self) -> None:
         self.runner.deactivate()
