@@ -107,7 +107,7 @@ class Session:
         outputs, _, calls = self.run_encoded(spikes)
         latency = (time.perf_counter() - start) * 1e3
         logits = outputs[C.LOGITS]
-        counts = dict(zip(self.contract.spike_layers, (float(v) for v in outputs[C.SPIKE_COUNTS])))
+        counts = dict(zip(self.contract.spike_layers, (float(v) for v in outputs.get(C.SPIKE_COUNTS, ()))))
         return FrameResult(logits, logits.argmax(1), counts, latency, calls)
 
     def stream(self) -> Stream:

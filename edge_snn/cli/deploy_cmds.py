@@ -21,6 +21,7 @@ def export(
     height: Annotated[Optional[int], typer.Option(help="Input height (default: the training size).")] = None,
     width: Annotated[Optional[int], typer.Option(help="Input width (default: the training size).")] = None,
     bn_beyond: Annotated[str, typer.Option(help="Steps past the trained T: error, last or cycle (see docs/onnx-contract.md).")] = "error",
+    dla: Annotated[bool, typer.Option("--dla", help="DLA-resident form: one frame per call, DLA-native layers only, no spike counts; a quantized checkpoint also gets MODEL.calib.cache (docs/dla.md).")] = False,
 ) -> None:
     """Export an ONNX graph whose membrane state is an explicit input and output."""
     from edge_snn.export.exporter import ExportOptions, export_checkpoint
@@ -33,9 +34,12 @@ def export(
         checkpoint = default_checkpoint()
         typer.echo(f"exporting {checkpoint} (the best checkpoint of the last `edge-snn train`)")
     summary = export_checkpoint(checkpoint, output, ExportOptions(
-        timesteps=timesteps, layout=layout, batch=batch, height=height, width=width, bn_beyond=bn_beyond))
+        timesteps=timesteps, layout=layout, batch=batch, height=height, width=width, bn_beyond=bn_beyond, dla=dla))
     typer.echo(f"wrote {summary['path']}: {summary['layout']}, T={summary['timesteps']}, "
-               f"{summary['nodes']} nodes, {summary['bytes'] / 1e6:.2f} MB")
+               f"{summary['nodes']} nodes, {summary['bytes'] / 1e6:.2f} MB"
+               + (f", form {summary['form']}" if dla else "")
+               + (f"; INT8 scales of {summary['int8_tensors']} tensors in {summary['calibration_cache']}"
+                  if "calibration_cache" in summary else ""))
 
 
 @app.command()
