@@ -72,6 +72,9 @@ def validate_dla_export(model, options) -> None:
     if options.timesteps != model.timesteps:
         raise UserError(f"--dla runs a whole frame per call from step 0 (its BN scales are constants of the "
                         f"unrolled graph): export with --timesteps {model.timesteps}, the trained T")
+    if options.bn_beyond == "last":
+        raise UserError("--dla restarts its BN scales at step 0 on every call, which is --bn-beyond cycle (or the "
+                        "default error), not last; drop --bn-beyond last")
 
 
 class DlaInt8Weights(FloatWeights):

@@ -246,6 +246,9 @@ def _check_values(c: ModelContract, source: str) -> None:
         raise _damaged(source, f"spike layers {list(c.spike_layers)}")
     if c.form not in (FORM_STANDARD, FORM_DLA):
         raise _damaged(source, f"form {c.form!r} (known: {FORM_STANDARD}, {FORM_DLA})")
+    if c.form == FORM_DLA and (c.timesteps != c.timesteps_trained or c.bn_beyond == "last"):
+        raise _damaged(source, f"a DLA-form graph runs whole frames (T {c.timesteps} must equal timesteps_trained "
+                               f"{c.timesteps_trained}, bn_beyond error or cycle, not {c.bn_beyond})")
     for row in c.layers:
         if not isinstance(row, dict) or not isinstance(row.get("name"), str) or not all(
                 isint(row.get(k)) and row[k] >= 0 for k in LAYER_INT_KEYS):

@@ -80,11 +80,14 @@ def summarize_session(session, frames: Sequence[np.ndarray], latencies: Sequence
     iters = len(latencies)
     steps = frames[0].shape[0]
     calls = steps // contract.timesteps
-    counts = np.sum([o[C.SPIKE_COUNTS] for o in outputs], axis=0, dtype=np.float64)
     used = [frames[i % len(frames)] for i in range(iters)]
     input_rate = None if contract.encoding == "direct" else float(np.mean([np.count_nonzero(f) / f.size for f in used]))
-    elements = {s.name: int(np.prod(s.shape)) for s in contract.state}
-    rates = spike_rates(dict(zip(contract.spike_layers, counts)), elements, steps, iters, input_rate)
+    if all(C.SPIKE_COUNTS in o for o in outputs):
+        counts = np.sum([o[C.SPIKE_COUNTS] for o in outputs], axis=0, dtype=np.float64)
+        elements = {s.name: int(np.prod(s.shape)) for s in contract.state}
+        rates = spike_rates(dict(zip(contract.spike_layers, counts)), elements, steps, iters, input_rate)
+    else:  # the DLA form has no spike_counts output
+        rates = {"input_rate": input_rate, "layers": [], "note": "this graph has no spike_counts output (DLA form)"}
     meter = open_best_meter(sensor)
     try:
         measured = measure_energy(meter, frame_runner(session), frames, seconds=energy_seconds,

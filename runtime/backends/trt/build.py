@@ -33,10 +33,7 @@ Python and tested without a GPU; the TensorRT calls are in
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from edge_snn.errors import UserError

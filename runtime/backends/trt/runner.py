@@ -115,6 +115,15 @@ class TensorRTRunner(Runner):
         self.state_names = sorted(ins)
         return tensors
 
+    def graph_io(self):
+        """The engine's own I/O tensors, for the session's check of the contract against them."""
+        from edge_snn.runtime.contract import GraphIO
+
+        def described(inputs: bool) -> dict:
+            return {n: (t.shape, t.dtype.name) for n, t in self.tensors.items() if t.is_input == inputs}
+
+        return GraphIO(inputs=described(True), outputs=described(False), initializers={}, values=None)
+
     def _allocate(self) -> None:
         """One device + one pinned host buffer per plain tensor; two device buffers per state tensor."""
         cuda = self.cuda
