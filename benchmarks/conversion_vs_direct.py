@@ -43,8 +43,8 @@ TEST_SAMPLES = 64
 
 
 def base_config(epochs: int) -> TrainConfig:
-    return TrainConfig(arch="dl-vgg9", width=0.125, timesteps=20, dataset="synthetic-images", encoding="direct",
-                       height=32, width_px=32, train_samples=192, val_samples=32, epochs=epochs, batch_size=16,
+    return TrainConfig(arch="dl-vgg9", width_mult=0.125, timesteps=20, dataset="synthetic-images", encoding="direct",
+                       height=32, width=32, train_samples=192, val_samples=32, epochs=epochs, batch_size=16,
                        optimizer="adam", lr=2e-3, seed=0, checkpoint_every=0)
 
 
@@ -52,7 +52,7 @@ def train_ann(config: TrainConfig, path: Path) -> None:
     """The ANN twin, with the trainer's data order, optimizer and schedule (one pass per batch, no time)."""
     train_set = make_dataset(config, "train")
     torch.manual_seed(config.seed)
-    model = build_model(config.arch, in_channels=3, num_classes=train_set.num_classes, width=config.width,
+    model = build_model(config.arch, in_channels=3, num_classes=train_set.num_classes, width=config.width_mult,
                         spiking=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     milestones = sorted({max(1, int(round(f * config.epochs))) for f in config.milestones})

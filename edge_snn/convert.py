@@ -295,21 +295,18 @@ def convert_checkpoint(ann_ckpt: str | os.PathLike, out: str | os.PathLike, *, t
     Returns the conversion summary saved in the checkpoint.
     """
     from edge_snn.runtime.files import file_sha256
-    from edge_snn.training.checkpoint import model_from_checkpoint, save_checkpoint
+    from edge_snn.training.checkpoint import open_checkpoint, save_checkpoint
     from edge_snn.training.config import TrainConfig
     from edge_snn.training.datasets import dataset_kind, make_dataset
 
     _check_settings(mode, percentile, scale)
     if samples < 1:
         raise UserError(f"--samples must be at least 1, got {samples}")
-    ann, ckpt = model_from_checkpoint(ann_ckpt)
+    opened = open_checkpoint(ann_ckpt)
+    ann, ckpt = opened.model(), opened.raw
     if ann.spiking:
         raise UserError(f"{ann_ckpt} is a spiking model; conversion takes an ANN-twin checkpoint (spiking=False)")
-    if "train_config" not in ckpt:
-        raise UserError(f"{ann_ckpt} does not say which dataset it was trained on (no train_config); "
-                        f"calibration needs that data")
-    overrides = {"data_root": data_root} if data_root else {}
-    ann_config = TrainConfig.from_dict({**ckpt["train_config"], **overrides})
+    ann_config = opened.config(data_root=data_root, hint="conversion calibrates on that data")
     snn_config = TrainConfig.from_dict({**ann_config.to_dict(), "timesteps": timesteps, "leak": 1.0, "threshold": 1.0,
                                         **({"encoding": encoding} if encoding else {})})
     ann_set = make_dataset(ann_config, "train", num_samples=samples)

@@ -19,3 +19,7 @@ class UserError(Exception):
 
     def format_message(self) -> str:
         return str(self)
+
+
+class InputError(UserError):
+    """One input file is unreadable or does not fit the model; a run over a folder reports it and goes on."""

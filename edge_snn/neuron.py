@@ -42,3 +42,12 @@ def lif_step(current: torch.Tensor, membrane: torch.Tensor, params: LIFParams) -
     spikes = fire(membrane, params.threshold, params.surrogate)  # fire
     membrane = membrane - params.threshold * spikes.detach()  # soft reset, no gradient
     return spikes, membrane
+
+
+def firing_margin(spikes: torch.Tensor, membrane: torch.Tensor, params: LIFParams) -> torch.Tensor:
+    """``U[t] - theta`` before the reset, from what :func:`lif_step` returned (undoes the soft reset).
+
+    Parity uses it to tell a spike flip caused by rounding (the membrane was
+    within rounding distance of theta) from one caused by wrong arithmetic.
+    """
+    return membrane + params.threshold * spikes - params.threshold

@@ -155,21 +155,10 @@ def score(model, dataset, *, encoding: str, noise: Corruption | None = None, bat
 
 def checkpoint_dataset(checkpoint: str | os.PathLike, *, split: str = "test", samples: int = 128, data_root: str = ""):
     """The evaluation dataset a checkpoint was trained for (as ``edge-snn eval`` builds it)."""
-    from edge_snn.training.checkpoint import load_checkpoint
-    from edge_snn.training.config import TrainConfig
-    from edge_snn.training.datasets import make_dataset
+    from edge_snn.training.checkpoint import open_checkpoint
 
-    ckpt = load_checkpoint(checkpoint)
-    config = TrainConfig.from_dict({**ckpt.get("train_config", {}), **({"data_root": data_root} if data_root else {})})
-    return make_dataset(config, split, num_samples=samples)
-
-
-def _encoding(ckpt: dict, dataset) -> str:
-    from edge_snn.training.datasets import dataset_kind
-
-    if dataset_kind(dataset) == "events":
-        return "events"
-    return ckpt.get("data", {}).get("encoding") or ckpt.get("train_config", {}).get("encoding", "poisson")
+    return open_checkpoint(checkpoint).dataset(split, samples=samples, data_root=data_root,
+                                               hint="a noise sweep scores labelled data")
 
 
 def sweep(checkpoints: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike], dataset,
@@ -182,16 +171,17 @@ def sweep(checkpoints: Sequence[str | os.PathLike] | Mapping[str, str | os.PathL
     0) is always included, computed once per checkpoint. Returns rows
     ``{checkpoint, model ("snn"/"ann"), noise, level, miou, pixel_accuracy}``.
     """
-    from edge_snn.training.checkpoint import model_from_checkpoint
+    from edge_snn.training.checkpoint import open_checkpoint
 
     named = dict(checkpoints) if isinstance(checkpoints, Mapping) else {str(p): p for p in checkpoints}
     for noise in noises:
         corruption(noise, 0.0)  # validate names before any work
     rows = []
     for label, path in named.items():
-        model, ckpt = model_from_checkpoint(path)
+        ckpt = open_checkpoint(path)
+        model = ckpt.model()
         kind = "snn" if model.spiking else "ann"
-        encoding = _encoding(ckpt, dataset)
+        encoding = ckpt.encoding_for(dataset)
         clean = score(model, dataset, encoding=encoding, batch_size=batch_size, seed=seed)
         for noise in noises:
             wanted = sorted({0.0, *(DEFAULT_LEVELS[noise.replace("_", "-")] if levels is None else levels)})

@@ -1,85 +1,88 @@
 """``edge-snn run``: segment image or event files with an exported model, write masks and overlays.
 
 Inputs: PNG/JPEG images (for poisson/direct models) or ``.npy`` event frames
-``[T, P, H, W]`` (for event models), one file or a folder of them. For each
-input ``name`` the output folder gets ``name.mask.png`` (colored classes),
-``name.overlay.png`` (mask over the input) and ``name.classes.npy``; a
-``run.json`` lists per-frame latency (encoding excluded, the graph calls
-included) and spike counts. Every file is written atomically.
+``[T, P, H, W]`` (for event models), one file or a folder of them (read by
+:mod:`edge_snn.runtime.inputs`). For each input the output folder gets
+``NAME.mask.png`` (colored classes), ``NAME.overlay.png`` (mask over the input)
+and ``NAME.classes.npy``, where NAME is the input's stem (``stem_ext`` when two
+inputs share a stem). Every readable file is processed: a bad one is reported
+by name and the run goes on. ``run.json`` lists each input with its status
+(``ok`` with latency, encoding excluded and the graph calls included, and
+spike counts; or ``error`` with the reason). Every file is written atomically.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
-from edge_snn.errors import UserError
+from edge_snn.errors import InputError
 from edge_snn.runtime.files import ensure_writable_dir, write_bytes_atomic, write_json_atomic
-from edge_snn.runtime.images import IMAGE_SUFFIXES, colorize, load_image, normalize_image, overlay, save_png, to_rgb_preview
+from edge_snn.runtime.images import colorize, overlay, save_png
+from edge_snn.runtime.inputs import list_inputs, output_names, read_input
 from edge_snn.runtime.session import Session
 
 
-def collect_inputs(path: str | Path, encoding: str) -> list[Path]:
-    """The input files under ``path`` that fit a model with ``encoding``."""
-    path = Path(path)
-    suffixes = (".npy",) if encoding == "events" else IMAGE_SUFFIXES
-    kind = ".npy event frames" if encoding == "events" else "PNG/JPEG images"
-    if path.is_file():
-        if path.suffix.lower() not in suffixes:
-            raise UserError(f"{path} is not one of the {kind} this model takes ({encoding} encoding)")
-        return [path]
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes)
-        if not files:
-            raise UserError(f"no {kind} in {path}; this model takes {kind}")
-        return files
-    raise UserError(f"input {path} does not exist")
+def write_npy_atomic(path: Path, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_input(path: Path, session: Session, *, resize: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(model input, RGB preview) for one file."""
+def segment_file(session: Session, path: Path, out: Path, name: str, *, index: int, resize: bool) -> dict:
+    """Segment one file and write its outputs; returns its run.json row (raises InputError for a bad file)."""
     c = session.contract
-    if c.encoding == "events":
-        try:
-            events = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as err:
-            raise UserError(f"cannot read event frames {path}: {err}; save them with numpy.save as a float array") from None
-        return events, to_rgb_preview(events)
-    rgb = load_image(path, (c.height, c.width) if resize else None)
-    return normalize_image(rgb), rgb
+    x, preview = read_input(path, encoding=c.encoding, size=(c.height, c.width) if resize else None)
+    try:
+        result = session.infer(x, frame_index=index)
+    except InputError as err:  # the frame does not fit the model: say which file
+        raise InputError(f"{path}: {err}") from None
+    classes = result.class_map[0]
+    mask = colorize(classes, c.num_classes)
+    save_png(out / f"{name}.mask.png", mask)
+    save_png(out / f"{name}.overlay.png", overlay(preview, mask))
+    write_npy_atomic(out / f"{name}.classes.npy", classes.astype(np.uint8))
+    return {"input": str(path), "output": name, "status": "ok", "latency_ms": result.latency_ms,
+            "calls": result.calls, "spike_counts": result.spike_counts}
 
 
 def run_files(model: str | Path, inputs: str | Path, out_dir: str | Path, *, backend: str = "auto",
-              providers: list[str] | None = None, seed: int = 0, resize: bool = False, progress: bool = True) -> dict:
-    """Segment every input file; returns the run summary (also written as ``run.json``)."""
+              providers: list[str] | None = None, seed: int = 0, resize: bool = False, progress: bool = True,
+              **runner_options) -> dict:
+    """Segment every input file; returns the run summary (also written as ``run.json``).
+
+    For a folder, ``summary["failed"]`` counts the inputs that could not be
+    processed; each has a ``status: "error"`` row with the reason. A single
+    input file that cannot be processed raises its :class:`InputError`.
+    """
     out = ensure_writable_dir(out_dir)
-    with Session(model, backend=backend, providers=providers, seed=seed) as session:
-        files = collect_inputs(inputs, session.contract.encoding)
+    with Session(model, backend=backend, providers=providers, seed=seed, **runner_options) as session:
+        files = list_inputs(inputs, session.contract.encoding)
+        names = output_names(files)
         rows = []
         iterator = files
         if progress:
             from tqdm import tqdm
 
             iterator = tqdm(files, desc="frames", unit="frame")
+        single = Path(inputs).is_file()
         for index, path in enumerate(iterator):
-            x, preview = load_input(path, session, resize=resize)
-            result = session.infer(x, frame_index=index)
-            classes = result.class_map[0]
-            mask = colorize(classes, session.contract.num_classes)
-            save_png(out / f"{path.stem}.mask.png", mask)
-            save_png(out / f"{path.stem}.overlay.png", overlay(preview, mask))
-            buffer = __import__("io").BytesIO()
-            np.save(buffer, classes.astype(np.uint8))
-            write_bytes_atomic(out / f"{path.stem}.classes.npy", buffer.getvalue())
-            rows.append({"input": str(path), "latency_ms": result.latency_ms, "calls": result.calls,
-                         "spike_counts": result.spike_counts})
-        latencies = np.array([r["latency_ms"] for r in rows])
+            try:
+                rows.append(segment_file(session, path, out, names[path], index=index, resize=resize))
+            except InputError as err:
+                if single:  # one file asked for: its problem is the run's error
+                    raise
+                rows.append({"input": str(path), "output": names[path], "status": "error", "error": str(err)})
+        done = [r for r in rows if r["status"] == "ok"]
+        latencies = np.array([r["latency_ms"] for r in done]) if done else np.zeros(0)
         summary = {
             "model": str(model), "backend": session.runner.name,
-            "providers": getattr(session.runner, "providers", None), "frames": len(rows),
+            "providers": getattr(session.runner, "providers", None), "frames": len(done),
+            "failed": len(rows) - len(done),
             "latency_ms": {"mean": float(latencies.mean()), "p50": float(np.percentile(latencies, 50)),
-                           "max": float(latencies.max())},
+                           "max": float(latencies.max())} if done else None,
             "per_frame": rows,
         }
     write_json_atomic(out / "run.json", summary)

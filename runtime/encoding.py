@@ -20,6 +20,15 @@ from __future__ import annotations
 import numpy as np
 
 ENCODINGS = ("poisson", "direct", "events")
+# The value range a model's input may span, when its checkpoint does not record one: images are
+# normalized to [-1, 1]; event frames are non-negative counts whose scale only the dataset knows
+# (the built-in scenes and DDD17 record (0, 1), ESS-style counts (0, inf)).
+DEFAULT_INPUT_RANGES = {"poisson": (-1.0, 1.0), "direct": (-1.0, 1.0), "events": (0.0, float("inf"))}
+
+
+def default_input_range(encoding: str) -> tuple[float, float]:
+    """The one default of :data:`DEFAULT_INPUT_RANGES` (images' range for unknown encodings)."""
+    return DEFAULT_INPUT_RANGES.get(encoding, (-1.0, 1.0))
 
 
 def step_uniforms(shape: tuple[int, ...], *, seed: int, step: int) -> np.ndarray:
@@ -49,3 +58,16 @@ def direct_encode(x: np.ndarray, timesteps: int) -> np.ndarray:
 def frame_seed(base_seed: int, frame_index: int) -> int:
     """A distinct, reproducible Poisson seed for each frame of a stream."""
     return int(np.random.SeedSequence([int(base_seed) & 0xFFFFFFFF, int(frame_index)]).generate_state(1)[0])
+
+
+def encode_frame(x: np.ndarray, encoding: str, steps: int, *, seed: int = 0, frame_index: int = 0) -> np.ndarray:
+    """One batched frame as the ``[steps, B, C, H, W]`` spikes a model reads (how ``edge-snn run`` encodes).
+
+    x: images ``[B, C, H, W]`` (poisson, direct) or event frames ``[T, B, P, H, W]`` (events, first ``steps``
+    frames used). The Poisson seed of frame ``frame_index`` is :func:`frame_seed` of ``seed``.
+    """
+    if encoding == "poisson":
+        return poisson_encode(x, steps, seed=frame_seed(seed, frame_index))
+    if encoding == "direct":
+        return direct_encode(x, steps)
+    return np.ascontiguousarray(x[:steps], dtype=np.float32)

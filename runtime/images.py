@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_snn.errors import UserError
+from edge_snn.errors import InputError
 from edge_snn.runtime.files import write_bytes_atomic
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MAX_IMAGE_PIXELS = 50_000_000  # 50 MP: far above any camera a drone carries, far below a decompression bomb
 
 
 def palette(num_classes: int) -> np.ndarray:
@@ -28,17 +29,43 @@ def palette(num_classes: int) -> np.ndarray:
 
 
 def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """An RGB image as uint8 ``[H, W, 3]``; resized (bilinear) to ``size=(H, W)`` if given."""
+    """An RGB image as uint8 ``[H, W, 3]``; resized (bilinear) to ``size=(H, W)`` if given.
+
+    8-bit images of any mode (grey, palette, RGBA) become RGB; 16-bit ones are
+    scaled by 255/65535 (not clipped at 255); the pixel count is checked from
+    the header, before anything is decoded (:data:`MAX_IMAGE_PIXELS`).
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
-            if size is not None and img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as err:
-        raise UserError(f"cannot read image {path}: {err}; pass a PNG or JPEG file") from None
+            width, height = img.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise InputError(f"{path} is {width}x{height} pixels, over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP this "
+                                 f"reader decodes; downscale it first")
+            rgb = _as_rgb8(img, path)
+            if size is not None and (rgb.shape[0], rgb.shape[1]) != tuple(size):
+                rgb = np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.BILINEAR), dtype=np.uint8)
+            return rgb
+    except InputError:
+        raise
+    except Image.DecompressionBombError:  # Pillow's own, larger bound, hit while reading the header
+        raise InputError(f"{path} declares more pixels than the {MAX_IMAGE_PIXELS / 1e6:.0f} MP this reader "
+                         f"decodes (a decompression bomb?); downscale it first") from None
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise InputError(f"cannot read image {path}: {err}; pass a PNG or JPEG file") from None
+
+
+def _as_rgb8(img, path) -> np.ndarray:
+    """uint8 RGB pixels of an opened PIL image, 16-bit modes scaled rather than saturated."""
+    if img.mode.startswith("I;16") or (img.mode == "I" and img.format == "PNG"):  # 16-bit grey
+        grey = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
+        grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if img.mode in ("I", "F"):
+        raise InputError(f"{path} holds {'32-bit integer' if img.mode == 'I' else 'floating-point'} pixels; "
+                         f"save it as an 8- or 16-bit PNG (or JPEG)")
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
 def normalize_image(rgb: np.ndarray) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Every command that reads an ``.onnx`` file (run, parity, bench, check, build)
 opens it through :func:`load_onnx_file`, so a missing file or a file that is
-not ONNX gives the same one-line message everywhere.
+not ONNX gives the same one-line message everywhere, and reads its contract
+through :func:`contract_of`, which checks the metadata against the graph's own
+inputs, outputs, shapes and dtypes before anything is allocated.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.contract import ModelContract, read_contract
+from edge_snn.runtime.contract import GraphIO, ModelContract, check_against_graph, read_contract
 
 
 def load_onnx_file(path: str | Path, *, load_weights: bool = False):
@@ -31,9 +33,34 @@ def load_onnx_file(path: str | Path, *, load_weights: bool = False):
     return proto
 
 
+def graph_io(proto) -> GraphIO:
+    """What the graph itself declares: its inputs and outputs (shape, dtype), initializer shapes, node outputs."""
+    from onnx import helper
+
+    def described(values) -> dict:
+        out = {}
+        for v in values:
+            t = v.type.tensor_type
+            shape = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim)
+            try:
+                dtype = helper.tensor_dtype_to_np_dtype(t.elem_type).name
+            except (KeyError, TypeError, ValueError):
+                dtype = f"onnx type {t.elem_type}"
+            out[v.name] = (shape, dtype)
+        return out
+
+    graph = proto.graph
+    initializers = {t.name: tuple(int(d) for d in t.dims) for t in graph.initializer}
+    return GraphIO(inputs=described(i for i in graph.input if i.name not in initializers),
+                   outputs=described(graph.output), initializers=initializers,
+                   values=frozenset(o for node in graph.node for o in node.output))
+
+
 def contract_of(proto, source: str) -> ModelContract:
-    """The :class:`ModelContract` in a loaded model's metadata."""
-    return read_contract({p.key: p.value for p in proto.metadata_props}, source=source)
+    """The :class:`ModelContract` in a loaded model's metadata, checked against the graph itself."""
+    contract = read_contract({p.key: p.value for p in proto.metadata_props}, source=source)
+    check_against_graph(contract, graph_io(proto), source)
+    return contract
 
 
 def load_onnx_contract(path: str | Path) -> ModelContract:

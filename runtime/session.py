@@ -24,7 +24,8 @@ import numpy as np
 from edge_snn.errors import UserError
 from edge_snn.runtime import contract as C
 from edge_snn.runtime.backends import make_runner
-from edge_snn.runtime.encoding import direct_encode, frame_seed, poisson_encode
+from edge_snn.runtime.encoding import encode_frame
+from edge_snn.runtime.inputs import fit_frame
 from edge_snn.runtime.model_file import load_contract
 from edge_snn.runtime.streaming import fresh_state, run_steps
 
@@ -45,14 +46,26 @@ class Session:
     """An exported model plus its runner. Use as a context manager or call ``close()``."""
 
     def __init__(self, path, *, backend: str = "auto", providers: list[str] | None = None, seed: int = 0,
-                 runner=None, **runner_options):
+                 runner=None, contract: C.ModelContract | None = None, **runner_options):
+        """Open ``path`` (``.onnx`` or a TensorRT engine) with ``backend``.
+
+        contract: the graph's contract when the caller already read and checked
+        it from the file this graph was derived from (parity's rewired graphs).
+        """
         self.path = str(path)
-        self.contract = load_contract(self.path)
+        self.contract = contract or load_contract(self.path)
         self.seed = seed
         if providers:
             runner_options["providers"] = providers
         self.runner = runner or make_runner(self.path, backend, **runner_options)
         self.runner.activate()
+        describe = getattr(self.runner, "graph_io", None)  # a backend that reads its own tensors (an engine)
+        if describe is not None:
+            try:
+                C.check_against_graph(self.contract, describe(), self.path)
+            except BaseException:
+                self.runner.deactivate()
+                raise
 
     def close(self) -> None:
         self.runner.deactivate()
@@ -65,56 +78,15 @@ class Session:
 
     # --- inputs ------------------------------------------------------------
     def validate_frame(self, x: np.ndarray) -> np.ndarray:
-        """Check a frame against the contract; returns it batched.
-
-        images (poisson/direct): ``[C, H, W]`` or ``[B, C, H, W]``;
-        events: ``[T, P, H, W]`` or ``[T, B, P, H, W]`` with T >= timesteps_trained.
-        """
+        """Check a frame against the contract (see :func:`edge_snn.runtime.inputs.fit_frame`); returns it batched."""
         c = self.contract
-        x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.number):
-            raise UserError(f"input must be numeric, got dtype {x.dtype}")
-        x = x.astype(np.float32, copy=False)
-        events = c.encoding == "events"
-        if events and x.ndim == 4:
-            x = x[:, None]
-        elif not events and x.ndim == 3:
-            x = x[None]
-        want = "[T, P, H, W] event frames" if events else "[C, H, W] image"
-        if x.ndim != (5 if events else 4):
-            raise UserError(f"input of shape {x.shape} does not fit this model, which expects a {want} "
-                            f"of {c.channels} channels at {c.height}x{c.width}")
-        channels, height, width = x.shape[-3:]
-        batch = x.shape[1] if events else x.shape[0]
-        if channels != c.channels:
-            raise UserError(f"input has {channels} channels, the model expects {c.channels} ({want}); "
-                            f"convert the input (e.g. RGB for images, ON/OFF polarities for events)")
-        if (height, width) != (c.height, c.width):
-            raise UserError(f"input is {height}x{width}, the model was exported for {c.height}x{c.width}; "
-                            f"resize the input or re-export with --height {height} --width {width}")
-        if batch != c.batch:
-            raise UserError(f"input batch {batch} differs from the exported batch {c.batch}; re-export with --batch {batch}")
-        if events and x.shape[0] < c.timesteps_trained:
-            raise UserError(f"event input holds {x.shape[0]} frames, the model needs {c.timesteps_trained} per frame")
-        if not np.isfinite(x).all():
-            raise UserError("input contains NaN or infinite values; clean or re-normalize it")
-        lo, hi = c.input_range
-        if x.min() < lo - 1e-6 or x.max() > hi + 1e-6:
-            hint = ("scale the event frames as in training (the built-in data: counts clipped at 4, divided by 4)"
-                    if events else "normalize it (edge_snn.runtime.images.normalize_image does it for 8-bit images)")
-            raise UserError(f"input values span [{x.min():.3g}, {x.max():.3g}], the model expects [{lo}, {hi}]; {hint}")
-        return x
+        return fit_frame(x, encoding=c.encoding, channels=c.channels, steps=c.frame_steps, input_range=c.input_range,
+                         size=(c.height, c.width), batch=c.batch)
 
     def encode(self, x: np.ndarray, *, frame_index: int = 0) -> np.ndarray:
         """A validated frame as the ``[T_frame, B, C, H, W]`` spikes the graph reads."""
         c = self.contract
-        x = self.validate_frame(x)
-        steps = c.timesteps_trained
-        if c.encoding == "poisson":
-            return poisson_encode(x, steps, seed=frame_seed(self.seed, frame_index))
-        if c.encoding == "direct":
-            return direct_encode(x, steps)
-        return np.ascontiguousarray(x[:steps])
+        return encode_frame(self.validate_frame(x), c.encoding, c.frame_steps, seed=self.seed, frame_index=frame_index)
 
     def fresh_state(self) -> dict[str, np.ndarray]:
         return fresh_state(self.contract)
@@ -135,7 +107,7 @@ class Session:
         outputs, _, calls = self.run_encoded(spikes)
         latency = (time.perf_counter() - start) * 1e3
         logits = outputs[C.LOGITS]
-        counts = dict(zip(self.contract.spike_layers, (float(v) for v in outputs[C.SPIKE_COUNTS])))
+        counts = dict(zip(self.contract.spike_layers, (float(v) for v in outputs.get(C.SPIKE_COUNTS, ()))))
         return FrameResult(logits, logits.argmax(1), counts, latency, calls)
 
     def stream(self) -> Stream:

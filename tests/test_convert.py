@@ -93,8 +93,8 @@ def test_refusals():
 def write_ann_checkpoint(path, *, dataset="synthetic-images", timesteps=4):
     in_channels = 2 if dataset == "synthetic-events" else 3
     model = ann_twin("dl-vgg9", in_channels=in_channels)
-    config = TrainConfig(arch="dl-vgg9", width=0.125, timesteps=timesteps, dataset=dataset, encoding="direct",
-                         height=16, width_px=16, train_samples=8, val_samples=4, epochs=1, batch_size=4)
+    config = TrainConfig(arch="dl-vgg9", width_mult=0.125, timesteps=timesteps, dataset=dataset, encoding="direct",
+                         height=16, width=16, train_samples=8, val_samples=4, epochs=1, batch_size=4)
     save_checkpoint(path, model, data={"dataset": dataset, "encoding": "direct", "height": 16, "width": 16},
                     train_config=config.to_dict(), epoch=1, step_in_epoch=0)
     return model

@@ -79,7 +79,7 @@ def test_bad_names_and_levels():
 def pair(tmp_path_factory):
     """(SNN, ANN twin) checkpoints of a tiny Spiking-DeepLab on synthetic images, 16x16."""
     folder = tmp_path_factory.mktemp("robust")
-    config = TrainConfig(width=0.125, timesteps=3, dataset="synthetic-images", height=16, width_px=16)
+    config = TrainConfig(width_mult=0.125, timesteps=3, dataset="synthetic-images", height=16, width=16)
     paths = {}
     for kind, spiking in (("snn", True), ("ann", False)):
         torch.manual_seed(0)

@@ -8,27 +8,30 @@ from typing import Annotated, Optional
 import typer
 
 from edge_snn.cli import app
+from edge_snn.cli.options import BackendOpt, JsonOpt, ModelArg, OptionalTargetOpt, ProvidersOpt, SeedOpt, provider_list
 
 
 @app.command()
 def bench(
-    model: Annotated[Path, typer.Argument(help="Exported .onnx (or TensorRT .engine).")],
-    backend: Annotated[str, typer.Option(help="auto, onnxruntime or tensorrt.")] = "auto",
-    providers: Annotated[Optional[str], typer.Option(help="Comma-separated ONNX Runtime providers (default: best available).")] = None,
+    model: ModelArg,
+    backend: BackendOpt = "auto",
+    providers: ProvidersOpt = None,
     batch: Annotated[Optional[int], typer.Option(help="Expected batch; must equal the exported batch (re-export to change it).")] = None,
     iters: Annotated[int, typer.Option(help="Timed frames.")] = 50,
     warmup: Annotated[int, typer.Option(help="Untimed frames run first.")] = 5,
     threads: Annotated[int, typer.Option(help="ONNX Runtime intra-op threads (0: one per core).")] = 0,
-    target: Annotated[Optional[str], typer.Option(help="Target profile (e.g. orin-nx-16gb) for the roofline floor.")] = None,
+    target: OptionalTargetOpt = None,
     sensor: Annotated[Optional[str], typer.Option(help="Power sensor: jetson, tegrastats, nvml, rapl or none (default: best present).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic input and its Poisson code.")] = 0,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result here (input of edge-snn report).")] = None,
+    seed: SeedOpt = 0,
+    json_out: JsonOpt = None,
 ) -> None:
     """Latency, throughput, memory, spike rates and energy of an exported model (no torch needed)."""
     from edge_snn.runtime.bench import bench_model, format_result
-    from edge_snn.runtime.files import write_json_atomic
+    from edge_snn.runtime.files import check_output_file, write_json_atomic
 
-    result = bench_model(model, backend=backend, providers=providers.split(",") if providers else None, iters=iters,
+    if json_out:
+        check_output_file(json_out, "--json")
+    result = bench_model(model, backend=backend, providers=provider_list(providers), iters=iters,
                          warmup=warmup, target=target, batch=batch, threads=threads, seed=seed, sensor=sensor)
     typer.echo(format_result(result))
     if json_out:

@@ -8,50 +8,71 @@ from typing import Annotated, Optional
 import typer
 
 from edge_snn.cli import app
-from edge_snn.training.config import TrainConfig
+from edge_snn.cli.options import JsonOpt, QuietOpt
+from edge_snn.training.config import DEFAULT_RUN, TrainConfig
 
 _DEFAULTS = TrainConfig()  # shown in --help; options default to None so a config file can fill them
 
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, history.json.")] = Path("runs/train"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: last.pt, best.pt, history.json.")] = DEFAULT_RUN,
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of TrainConfig fields (see configs/); options given here override it.")] = None,
     arch: Annotated[Optional[str], typer.Option(help="dl-vgg9 (Spiking-DeepLab) or fcn-vgg9 (Spiking-FCN).", show_default=str(_DEFAULTS.arch))] = None,
-    width: Annotated[Optional[float], typer.Option(help="Channel width multiplier (1.0 = the paper's).", show_default=str(_DEFAULTS.width))] = None,
+    width_mult: Annotated[Optional[float], typer.Option("--width-mult", help="Channel width multiplier (1.0 = the paper's).", show_default=str(_DEFAULTS.width_mult))] = None,
     timesteps: Annotated[Optional[int], typer.Option(help="T, steps per frame (BNTT holds one BN per step).", show_default=str(_DEFAULTS.timesteps))] = None,
     dataset: Annotated[Optional[str], typer.Option(help="synthetic-events, synthetic-images, voc2012, ddd17, ...", show_default=str(_DEFAULTS.dataset))] = None,
     data_root: Annotated[Optional[str], typer.Option(help="Dataset folder for on-disk datasets.")] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Image encoding: poisson or direct (event data: events).", show_default=str(_DEFAULTS.encoding))] = None,
     height: Annotated[Optional[int], typer.Option(help="Input height in pixels.", show_default=str(_DEFAULTS.height))] = None,
-    width_px: Annotated[Optional[int], typer.Option("--width-px", help="Input width in pixels.", show_default=str(_DEFAULTS.width_px))] = None,
+    width: Annotated[Optional[float], typer.Option(help="Input width in pixels.", show_default=str(_DEFAULTS.width))] = None,
+    width_px: Annotated[Optional[int], typer.Option("--width-px", hidden=True, help="Deprecated spelling of --width.")] = None,
     train_samples: Annotated[Optional[int], typer.Option(help="Synthetic training scenes.", show_default=str(_DEFAULTS.train_samples))] = None,
     val_samples: Annotated[Optional[int], typer.Option(help="Synthetic validation scenes.", show_default=str(_DEFAULTS.val_samples))] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs (lr x0.1 at 50% and 80%).", show_default=str(_DEFAULTS.epochs))] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (lr x0.1 at 50% and 80%); with --resume, extend the run to this many.", show_default=str(_DEFAULTS.epochs))] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size.", show_default=str(_DEFAULTS.batch_size))] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="sgd or adam.", show_default=str(_DEFAULTS.optimizer))] = None,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate.", show_default=str(_DEFAULTS.lr))] = None,
     surrogate: Annotated[Optional[str], typer.Option(help="linear, fast-sigmoid, exponential, straight-through.", show_default=str(_DEFAULTS.surrogate))] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for weights, data order and spikes.", show_default=str(_DEFAULTS.seed))] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(help="Save last.pt every N steps (0: epoch ends only).", show_default=str(_DEFAULTS.checkpoint_every))] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out with its own settings (only --epochs may extend it).")] = False,
     stop_after_steps: Annotated[Optional[int], typer.Option(hidden=True)] = None,
     rank_weights_dir: Annotated[Optional[str], typer.Option(hidden=True)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Train a spiking segmentation network with backprop through time."""
+    from edge_snn.errors import UserError
     from edge_snn.training.config_file import load_config_file, merge
     from edge_snn.training.trainer import train as run_training
 
+    if width_px is not None:
+        typer.echo("edge-snn: warning: --width-px is deprecated; --width is the input width in pixels now", err=True)
+        width = width if width is not None else width_px
+    if width is not None and (not float(width).is_integer() or width < 8):
+        raise UserError(f"--width is the input width in pixels, got {width:g}; for the channel multiplier use "
+                        f"--width-mult {width:g}")
     # Options default to None so that only those given explicitly override the config file.
-    cli_values = dict(arch=arch, width=width, timesteps=timesteps, dataset=dataset, data_root=data_root,
-                      encoding=encoding, height=height, width_px=width_px, train_samples=train_samples,
-                      val_samples=val_samples, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                      surrogate=surrogate, seed=seed, checkpoint_every=checkpoint_every)
-    train_config = merge(load_config_file(config) if config else {}, cli_values)
-    result = run_training(train_config, out, resume=resume, progress=not quiet, stop_after_steps=stop_after_steps,
-                          rank_weights_dir=rank_weights_dir)
-    if "best_miou" in result:
+    cli_values = dict(arch=arch, width_mult=width_mult, timesteps=timesteps, dataset=dataset, data_root=data_root,
+                      encoding=encoding, height=height, width=None if width is None else int(width),
+                      train_samples=train_samples, val_samples=val_samples, batch_size=batch_size,
+                      optimizer=optimizer, lr=lr, surrogate=surrogate, seed=seed, checkpoint_every=checkpoint_every)
+    if resume:
+        given = sorted(k.replace("_", "-") for k, v in cli_values.items() if v is not None) + (["config"] if config else [])
+        if given:
+            raise UserError(f"--resume continues the run in {out} with its own settings; drop --{', --'.join(given)} "
+                            f"(only --epochs may extend it), or train into a new folder with -o")
+        result = run_training(None, out, resume=True, epochs=epochs, progress=not quiet,
+                              stop_after_steps=stop_after_steps, rank_weights_dir=rank_weights_dir)
+    else:
+        train_config = merge(load_config_file(config) if config else {}, {**cli_values, "epochs": epochs})
+        result = run_training(train_config, out, progress=not quiet, stop_after_steps=stop_after_steps,
+                              rank_weights_dir=rank_weights_dir)
+    if result.get("finished"):
+        typer.echo(f"the run in {out} already finished its {result['epochs']} epochs (best val mIoU "
+                   f"{result['best_miou']:.4f}); nothing changed. Pass --epochs N (more than {result['epochs']}) "
+                   f"with --resume to extend it")
+    elif "best_miou" in result:
         typer.echo(f"best val mIoU {result['best_miou']:.4f}; checkpoints in {out}")
 
 
@@ -62,15 +83,18 @@ def evaluate_cmd(
     samples: Annotated[int, typer.Option(help="Synthetic scenes to score.")] = 128,
     data_root: Annotated[str, typer.Option(help="Dataset folder for on-disk datasets.")] = "",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores here.")] = None,
+    json_out: JsonOpt = None,
     noise: Annotated[Optional[list[str]], typer.Option("--noise", metavar="<name>", help="Noise sweep: gaussian, salt-pepper or blur (repeatable).")] = None,
     level: Annotated[Optional[list[str]], typer.Option("--level", metavar="<levels>", help="Noise levels, repeatable or comma list (default: a range per noise).")] = None,
     compare: Annotated[Optional[list[Path]], typer.Option("--compare", metavar="<path>", help="More checkpoints in the noise sweep, e.g. the ANN twin.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Noise sweep plot (PNG; needs matplotlib).")] = None,
 ) -> None:
     """Score a checkpoint: mIoU (void 255 ignored), pixel accuracy, per-class IoU; with --noise, a robustness sweep."""
+    from edge_snn.runtime.files import check_output_file
     from edge_snn.training.evaluate import evaluate_checkpoint
 
+    if json_out:
+        check_output_file(json_out, "--json")
     if noise or level or compare or plot:
         _noise_sweep(checkpoint, noise or [], level, compare or [], plot, split=split, samples=samples,
                      data_root=data_root, batch_size=batch_size, json_out=json_out)

@@ -14,14 +14,13 @@ from typing import Annotated, Optional
 import typer
 
 from edge_snn.cli import app
+from edge_snn.cli.options import TargetOpt
 
 targets_app = typer.Typer(name="targets", help="Device target profiles and roofline estimates.",
                           no_args_is_help=True)
 app.add_typer(targets_app, name="targets")
 
 ModelArg = Annotated[Path, typer.Argument(help="Exported .onnx file.", show_default=False)]
-TargetOpt = Annotated[str, typer.Option("--target", "-t", help="Profile name (see `edge-snn targets list`) "
-                                        "or path of a profile .toml.", show_default=False)]
 PrecisionOpt = Annotated[Optional[str], typer.Option(help="int8, fp16 or fp32; default: the target's precision.",
                                                      show_default=False)]
 
@@ -49,8 +48,9 @@ def show_cmd(name: Annotated[str, typer.Argument(help="Profile name or path of a
             lines.append(f"  {engine}:        {peak.int8_dense_tops:g} INT8 TOPS, {peak.fp16_dense_tflops:g} FP16 "
                          f"TFLOPS, {peak.fp32_tflops:g} FP32 TFLOPS (dense peaks)")
     if t.dla.cores:
-        lines.append(f"  dla:        {t.dla.cores} cores x ({t.dla.int8_dense_tops_per_core:g} INT8 TOPS, "
-                     f"{t.dla.fp16_dense_tflops_per_core:g} FP16 TFLOPS)")
+        fp16 = t.dla.fp16_dense_tflops_per_core
+        fp16 = "FP16 rate unpublished" if fp16 is None else f"{fp16:g} FP16 TFLOPS"
+        lines.append(f"  dla:        {t.dla.cores} cores x ({t.dla.int8_dense_tops_per_core:g} INT8 TOPS, {fp16})")
     lines.append(f"  memory:     {t.memory.bytes / 2**30:g} GiB at {t.memory.bandwidth_gbps:g} GB/s")
     if t.power_modes:
         modes = ", ".join(f"{m.id}={m.name} ({m.watts:g} W)" for m in t.power_modes)

@@ -57,12 +57,14 @@ class RunResult:
     state: the state reached, to pass to the next call (None for an ANN).
     spike_counts: spikes emitted per spiking layer in this call (summed over batch and steps).
     spikes: per layer, one ``[B, C, h, w]`` tensor per step (only with ``record_spikes``).
+    margins: per layer and step, ``U - theta`` before the reset (only with ``record_spikes``).
     """
 
     logits: torch.Tensor
     state: SpikingState | None
     spike_counts: dict[str, torch.Tensor] = field(default_factory=dict)
     spikes: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    margins: dict[str, list[torch.Tensor]] = field(default_factory=dict)
 
 
 class SegmentationNet(nn.Module):
@@ -201,7 +203,7 @@ class SegmentationNet(nn.Module):
         if state is None:
             state = self.initial_state(batch, height, width, device=x_seq.device, dtype=x_seq.dtype)
         logits, tensors, done = self.unroll(ops, x_seq, state.tensors, state.step, layout)
-        return RunResult(logits, SpikingState(done, tensors), ops.spike_counts, ops.spikes)
+        return RunResult(logits, SpikingState(done, tensors), ops.spike_counts, ops.spikes, ops.margins)
 
     def forward_step(self, x_t: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
         """One timestep: ``x_t [B, C, H, W]`` -> (logits so far, new state)."""

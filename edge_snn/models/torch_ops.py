@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edge_snn.models.bntt import BNTT
-from edge_snn.neuron import LIFParams, lif_step
+from edge_snn.neuron import LIFParams, firing_margin, lif_step
 
 
 class TorchOps:
@@ -26,6 +26,7 @@ class TorchOps:
         self.record_spikes = record_spikes
         self.spike_counts: dict[str, torch.Tensor] = {}
         self.spikes: dict[str, list[torch.Tensor]] = {}
+        self.margins: dict[str, list[torch.Tensor]] = {}  # U - theta before reset, per step (with record_spikes)
 
     def select_step(self, x_seq: torch.Tensor, t: int) -> torch.Tensor:
         return x_seq[t]
@@ -48,6 +49,7 @@ class TorchOps:
             out.append(spikes)
             if self.record_spikes:
                 self.spikes.setdefault(name, []).append(spikes.detach())
+                self.margins.setdefault(name, []).append(firing_margin(spikes, membrane, params).detach())
         spikes = out[0] if steps == 1 else torch.cat(out)
         count = spikes.detach().sum()
         self.spike_counts[name] = self.spike_counts.get(name, 0) + count

@@ -22,6 +22,7 @@ import io
 import os
 import platform
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,90 @@ def model_from_checkpoint(path_or_ckpt) -> tuple[Any, dict]:
     except RuntimeError as err:
         raise UserError(f"checkpoint weights do not fit its own model config: {str(err).splitlines()[0]}") from None
     return model.eval(), ckpt
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a checkpoint records of its input data, read with the one set of defaults.
+
+    encoding: how inputs become spikes (poisson, direct, events).
+    height / width: the training input size in pixels.
+    input_range: the value range the model was trained on (default: :func:`default_input_range`).
+    """
+
+    dataset: str
+    encoding: str
+    height: int
+    width: int
+    class_names: tuple[str, ...]
+    input_range: tuple[float, float]
+    ignore_index: int = 255
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict) -> DataInfo:
+        from edge_snn.runtime.encoding import default_input_range
+
+        data = ckpt.get("data", {})
+        encoding = data.get("encoding", "poisson")
+        classes = data.get("class_names") or [str(i) for i in range(int(ckpt["model"]["num_classes"]))]
+        return cls(dataset=str(data.get("dataset", "")), encoding=encoding, height=int(data.get("height", 64)),
+                   width=int(data.get("width", 64)), class_names=tuple(classes),
+                   input_range=tuple(data.get("input_range") or default_input_range(encoding)),
+                   ignore_index=int(data.get("ignore_index", 255)))
+
+
+class Checkpoint:
+    """An opened checkpoint: its record, the model it rebuilds, the dataset it was trained on.
+
+    The one way from a checkpoint file to config, model and data, shared by
+    eval, robustness, parity, quantize, convert and export.
+    """
+
+    def __init__(self, path: str | os.PathLike, raw: dict):
+        from edge_snn.training.config import TrainConfig
+
+        self.path = Path(path)
+        self.raw = raw
+        self.data = DataInfo.from_checkpoint(raw)
+        self.train_config = TrainConfig.from_dict(raw["train_config"]) if raw.get("train_config") else None
+        self._model = None
+
+    @property
+    def quantization(self) -> dict | None:
+        return self.raw.get("quantization")
+
+    def model(self):
+        """The model, weights loaded, in eval mode (built once)."""
+        if self._model is None:
+            self._model, _ = model_from_checkpoint(self.raw)
+        return self._model
+
+    def config(self, *, data_root: str = "", size: tuple[int, int] | None = None, hint: str = ""):
+        """The training config, optionally with another data root or input size; a UserError if there is none."""
+        from dataclasses import replace
+
+        if self.train_config is None:
+            raise UserError(f"{self.path} does not record the dataset it was trained on (no train_config, e.g. an "
+                            f"imported checkpoint){'; ' + hint if hint else ''}")
+        config = replace(self.train_config, data_root=data_root) if data_root else self.train_config
+        if size is not None and size != (config.height, config.width):
+            config = replace(config, height=size[0], width=size[1])
+        return config
+
+    def dataset(self, split: str, *, samples: int | None = None, data_root: str = "",
+                size: tuple[int, int] | None = None, hint: str = ""):
+        """The ``split`` of the checkpoint's own dataset (``samples`` scenes of the synthetic ones)."""
+        from edge_snn.training.datasets import make_dataset
+
+        return make_dataset(self.config(data_root=data_root, size=size, hint=hint), split, num_samples=samples)
+
+    def encoding_for(self, dataset) -> str:
+        """How ``dataset``'s inputs are encoded for this model (event datasets feed their frames)."""
+        from edge_snn.training.datasets import dataset_kind
+
+        return "events" if dataset_kind(dataset) == "events" else self.data.encoding
+
+
+def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Load and validate ``path`` (never runs code from the file) as a :class:`Checkpoint`."""
+    return Checkpoint(path, load_checkpoint(path))

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+DEFAULT_RUN = Path("runs/train")  # where `edge-snn train` writes without -o
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Defaults follow PAPER.md ("Training"); the demo overrides size and width.
+
+    width_mult: channel width multiplier (1.0 = the paper's network).
+    height / width: input size in pixels (the same names as ``edge-snn export --height/--width``).
 
     dataset: ``synthetic-events`` / ``synthetic-images`` (built in) or a
         registry name (``voc2012``, ``ddd17``, ...) read from ``data_root``.
@@ -20,7 +26,7 @@ class TrainConfig:
     """
 
     arch: str = "dl-vgg9"
-    width: float = 1.0
+    width_mult: float = 1.0
     timesteps: int = 20
     leak: float = 0.99
     threshold: float = 1.0
@@ -29,7 +35,7 @@ class TrainConfig:
     data_root: str = ""
     encoding: str = "poisson"
     height: int = 64
-    width_px: int = 64
+    width: int = 64
     train_samples: int = 512
     val_samples: int = 64
     epochs: int = 60
@@ -51,7 +57,20 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
+        values = {k: v for k, v in upgrade_legacy_keys(d).items() if k in known}
         if "milestones" in values:
             values["milestones"] = tuple(values["milestones"])
         return cls(**values)
+
+
+def upgrade_legacy_keys(values: dict) -> dict:
+    """Configs written before edge-snn 0.2 (checkpoints, TOML files) named the channel multiplier ``width``
+    and the pixel width ``width_px``; today ``width_mult`` and ``width``. Returns the values in today's names."""
+    if "width_px" not in values:
+        return dict(values)
+    values = dict(values)
+    pixels = values.pop("width_px")
+    if "width" in values and "width_mult" not in values:
+        values["width_mult"] = values.pop("width")
+    values["width"] = pixels
+    return values

@@ -29,7 +29,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from edge_snn.errors import UserError
-from edge_snn.training.config import TrainConfig
+from edge_snn.training.config import TrainConfig, upgrade_legacy_keys
 
 
 def _field_types() -> dict[str, Any]:
@@ -58,13 +58,16 @@ def _coerce(key: str, value: Any, kind: Any, source: str) -> Any:
     else:  # a field type this loader does not know: a bug, not a user error
         raise TypeError(f"TrainConfig.{key} has unsupported type {kind!r}")
     if not ok:
-        raise UserError(f"{source}: {key} must be {want}, got {value!r}")
+        hint = ("; width is the input width in pixels, the channel multiplier is width_mult"
+                if key == "width" and _is_number(value) else "")
+        raise UserError(f"{source}: {key} must be {want}, got {value!r}{hint}")
     return value
 
 
 def validate(values: dict, source: str = "config") -> dict:
     """Check keys against TrainConfig fields and coerce each value to its field's type."""
     types = _field_types()
+    values = upgrade_legacy_keys(values)
     tables = [k for k, v in values.items() if isinstance(v, dict)]
     if tables:
         raise UserError(f"{source}: [{tables[0]}] is a table; config files are flat - write its keys at the top level")

@@ -9,7 +9,7 @@ SYNTHETIC = {"synthetic-events": "events", "synthetic-images": "image"}
 
 def make_dataset(config, split: str, *, num_samples: int | None = None):
     """The ``split`` ("train" / "val" / "test") of the configured dataset."""
-    size = (config.height, config.width_px)
+    size = (config.height, config.width)
     if config.dataset in SYNTHETIC:
         from edge_snn.data.synthetic_dataset import SyntheticSegmentation
 
@@ -23,7 +23,7 @@ def make_dataset(config, split: str, *, num_samples: int | None = None):
 
     kwargs = {"size": size}
     dataset = build_dataset(config.dataset, config.data_root, split, **kwargs, **(
-        {"timesteps": config.timesteps} if config.dataset.startswith("ddd17") else {}))
+        {"timesteps": config.timesteps} if config.dataset.startswith(("ddd17", "dsec")) else {}))
     return dataset
 
 

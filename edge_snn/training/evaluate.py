@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from edge_snn.encoding import encode_batch
+from edge_snn.errors import UserError
 from edge_snn.runtime.encoding import frame_seed
 from edge_snn.runtime.metrics import confusion_matrix, segmentation_scores
 
@@ -56,14 +57,14 @@ def chance_miou(confusion: np.ndarray) -> float:
 def evaluate_checkpoint(checkpoint, *, split: str = "test", samples: int = 128, data_root: str = "",
                         batch_size: int = 16) -> dict:
     """Scores of a checkpoint on its own dataset (the synthetic scenes: ``samples`` held-out ones)."""
-    from edge_snn.training.checkpoint import model_from_checkpoint
-    from edge_snn.training.config import TrainConfig
-    from edge_snn.training.datasets import input_encoding, make_dataset
+    from edge_snn.training.checkpoint import open_checkpoint
 
-    model, ckpt = model_from_checkpoint(checkpoint)
-    config = TrainConfig.from_dict({**ckpt.get("train_config", {}), **({"data_root": data_root} if data_root else {})})
-    dataset = make_dataset(config, split, num_samples=samples)
-    scores = evaluate(model, dataset, encoding=input_encoding(config, dataset), batch_size=batch_size,
+    if samples < 1 or batch_size < 1:
+        raise UserError(f"--samples and --batch-size must be at least 1, got {samples} and {batch_size}")
+    ckpt = open_checkpoint(checkpoint)
+    dataset = ckpt.dataset(split, samples=samples, data_root=data_root,
+                           hint="eval scores labelled data; use `edge-snn parity --input` to check a graph on your frames")
+    scores = evaluate(ckpt.model(), dataset, encoding=ckpt.encoding_for(dataset), batch_size=batch_size,
                       class_names=getattr(dataset, "class_names", None))
     scores["chance_miou"] = chance_miou(np.asarray(scores["confusion"]))
     return scores

@@ -11,10 +11,9 @@ applied and ends with the weights an uninterrupted run would have.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,9 +22,10 @@ import torch.nn.functional as F
 from edge_snn.encoding import encode_batch
 from edge_snn.errors import UserError
 from edge_snn.models import build_model
-from edge_snn.runtime.encoding import frame_seed
+from edge_snn.runtime.encoding import default_input_range, frame_seed
+from edge_snn.runtime.files import write_json_atomic
 from edge_snn.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from edge_snn.training.config import TrainConfig
+from edge_snn.training.config import DEFAULT_RUN, TrainConfig
 from edge_snn.training.datasets import input_channels, input_encoding, make_dataset
 from edge_snn.training.distributed import barrier, epoch_indices, init_distributed, shutdown, wrap
 from edge_snn.training.evaluate import evaluate
@@ -46,24 +46,37 @@ def _scheduler(config: TrainConfig, optimizer):
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
 
 
-def _write_json(path: Path, payload) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2)
-    os.replace(tmp, path)
-
-
 def data_info(config: TrainConfig, dataset, encoding: str) -> dict:
+    """What a checkpoint records of its data (read back by :class:`edge_snn.training.checkpoint.DataInfo`)."""
     return {
-        "dataset": config.dataset, "encoding": encoding, "height": config.height, "width": config.width_px,
+        "dataset": config.dataset, "encoding": encoding, "height": config.height, "width": config.width,
         "class_names": list(getattr(dataset, "class_names", [])), "ignore_index": 255, "seed": config.seed,
-        "input_range": list(getattr(dataset, "input_range", (0.0, 1.0) if encoding == "events" else (-1.0, 1.0))),
+        "input_range": list(getattr(dataset, "input_range", default_input_range(encoding))),
+        "binning": dataset.binning.to_dict() if getattr(dataset, "binning", None) is not None else None,
     }
 
 
-def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-          stop_after_steps: int | None = None, model=None, rank_weights_dir: str | None = None) -> dict:
+def resume_config(ckpt: dict, out: Path, epochs: int | None) -> TrainConfig:
+    """The config a resumed run continues with: its own, with ``epochs`` only when given to extend it."""
+    config = TrainConfig.from_dict(ckpt["train_config"])
+    done = int(ckpt["epoch"]) if not ckpt.get("step_in_epoch") else int(ckpt["epoch"]) + 1
+    if epochs is not None:
+        if epochs < done:
+            raise UserError(f"--epochs {epochs} is fewer than the {done} epochs {out} has already trained; "
+                            f"pass a larger --epochs to extend it, or train into a new folder")
+        config = replace(config, epochs=epochs)
+    return config
+
+
+def train(config: TrainConfig | None, out_dir: str | os.PathLike, *, resume: bool = False, epochs: int | None = None,
+          progress: bool = True, stop_after_steps: int | None = None, model=None,
+          rank_weights_dir: str | None = None) -> dict:
     """Train (or resume) into ``out_dir``; returns the final metrics.
+
+    ``resume`` continues the run in ``out_dir`` with the config stored in its
+    ``last.pt`` (``config`` is then ignored and may be None); ``epochs``
+    extends its plan to that many epochs. A finished run is left untouched
+    and the result says ``{"finished": True}``.
 
     ``stop_after_steps`` ends the process's work after that many optimizer
     steps (a controlled interruption, used to test resuming). ``model``
@@ -84,7 +97,13 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         if not (out / LAST).is_file():
             raise UserError(f"nothing to resume: {out / LAST} does not exist; run without --resume to start")
         ckpt = load_checkpoint(out / LAST)
-        config = TrainConfig.from_dict({**ckpt["train_config"], "epochs": max(config.epochs, ckpt["train_config"]["epochs"])})
+        config = resume_config(ckpt, out, epochs)
+        if ckpt["epoch"] >= config.epochs:
+            shutdown(dist_info)
+            return {"finished": True, "epochs": int(ckpt["epoch"]), "best_miou": float(ckpt.get("best_miou", -1.0)),
+                    "history": list(ckpt.get("history", []))}
+    elif config is None:
+        raise TypeError("train() needs a config unless it resumes")
 
     train_set = make_dataset(config, "train")
     val_set = make_dataset(config, config.val_split)
@@ -94,7 +113,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         model, _ = model_from_checkpoint(ckpt)  # rebuilds quantized layers too
     elif model is None:
         model = build_model(config.arch, in_channels=input_channels(train_set), num_classes=train_set.num_classes,
-                            timesteps=config.timesteps, width=config.width, leak=config.leak,
+                            timesteps=config.timesteps, width=config.width_mult, leak=config.leak,
                             threshold=config.threshold, surrogate=config.surrogate)
     optimizer = _optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
@@ -162,7 +181,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
             save(out / BEST, metrics=scores)
         save(out / LAST, metrics=scores)
         if dist_info.is_main:
-            _write_json(out / "history.json", history)
+            write_json_atomic(out / "history.json", history)
         barrier(dist_info)
     if rank_weights_dir:
         from edge_snn.training.checkpoint import atomic_torch_save
@@ -171,3 +190,13 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
                           Path(rank_weights_dir) / f"rank{dist_info.rank}.pt")
     shutdown(dist_info)
     return {"history": history, "best_miou": best}
+
+
+def default_checkpoint(run: str | os.PathLike = DEFAULT_RUN) -> Path:
+    """The checkpoint a command uses when none is given: ``best.pt`` of the default run folder."""
+    run = Path(run)
+    for name in (BEST, LAST):
+        if (run / name).is_file():
+            return run / name
+    raise UserError(f"no checkpoint given and none in {run}/ (where `edge-snn train` writes); pass one, e.g. "
+                    f"`edge-snn export runs/NAME/best.pt --timesteps 20`")

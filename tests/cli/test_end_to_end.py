@@ -18,7 +18,7 @@ def cli(*args):
 @pytest.mark.slow
 def test_train_export_run_parity_quantize_check(tmp_path):
     run = tmp_path / "run"
-    cli("train", "-o", run, "--width", "0.125", "--timesteps", "4", "--height", "24", "--width-px", "24",
+    cli("train", "-o", run, "--width-mult", "0.125", "--timesteps", "4", "--height", "24", "--width", "24",
         "--train-samples", "16", "--val-samples", "8", "--epochs", "1", "--batch-size", "8", "--optimizer", "adam",
         "--lr", "0.01", "--quiet")
     ckpt = run / "best.pt"
@@ -49,5 +49,5 @@ def test_train_export_run_parity_quantize_check(tmp_path):
     out = cli("quantize", ckpt, "--ptq", "-o", tmp_path / "int8.pt", "--calibration-samples", "8", "--eval-samples", "8")
     assert "int8" in out
     cli("export", tmp_path / "int8.pt", "--timesteps", "4", "-o", tmp_path / "int8.onnx")
-    cli("parity", tmp_path / "int8.pt", tmp_path / "int8.onnx", "--frames", "3", "--no-teacher-forced")
+    cli("parity", tmp_path / "int8.pt", tmp_path / "int8.onnx", "--frames", "3")
     assert "OK" in cli("check", tmp_path / "int8.onnx", "--target", "orin-nx-16gb")

@@ -23,13 +23,13 @@ PAPER = dict(timesteps=20, leak=0.99, threshold=1.0, optimizer="sgd", lr=1e-3, m
 ])
 def test_paper_configs_hold_the_paper_setup(name, arch, dataset, size):
     config = merge(load_config_file(CONFIGS / f"{name}.toml"), {})
-    assert (config.arch, config.dataset, (config.height, config.width_px), config.width) == (arch, dataset, size, 1.0)
+    assert (config.arch, config.dataset, (config.height, config.width), config.width_mult) == (arch, dataset, size, 1.0)
     assert {k: getattr(config, k) for k in PAPER} == PAPER
 
 
 def test_demo_config_loads():
     config = merge(load_config_file(CONFIGS / "synthetic_demo.toml"), {})
-    assert config.dataset == "synthetic-events" and config.timesteps == 20 and config.width == 0.125
+    assert config.dataset == "synthetic-events" and config.timesteps == 20 and config.width_mult == 0.125
 
 
 def write(tmp_path, text):
@@ -39,7 +39,7 @@ def write(tmp_path, text):
 
 
 def test_unknown_key_is_named_with_the_valid_ones(tmp_path):
-    with pytest.raises(UserError, match=r"unknown key 'time_steps'; valid keys are: arch, width, timesteps"):
+    with pytest.raises(UserError, match=r"unknown key 'time_steps'; valid keys are: arch, width_mult, timesteps"):
         load_config_file(write(tmp_path, "time_steps = 20\n"))
 
 
@@ -87,7 +87,7 @@ def test_cli_train_reads_the_file_and_lets_options_win(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["train", "--config", str(path), "--epochs", "2", "-o", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     config = seen["config"]
-    assert (config.arch, config.epochs, config.height, config.momentum, config.width_px) == ("fcn-vgg9", 2, 32, 0.5, 64)
+    assert (config.arch, config.epochs, config.height, config.momentum, config.width) == ("fcn-vgg9", 2, 32, 0.5, 64)
 
     result = CliRunner().invoke(app, ["train", "-o", str(tmp_path / "run")])  # no file: the defaults, as before
     assert result.exit_code == 0 and seen["config"] == TrainConfig()

@@ -14,8 +14,8 @@ from edge_snn.training.checkpoint import load_checkpoint
 def test_two_ranks_end_with_identical_weights(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
-           "-m", "edge_snn", "train", "-o", str(tmp_path / "run"), "--width", "0.125", "--timesteps", "3",
-           "--height", "16", "--width-px", "16", "--train-samples", "16", "--val-samples", "4", "--epochs", "2",
+           "-m", "edge_snn", "train", "-o", str(tmp_path / "run"), "--width-mult", "0.125", "--timesteps", "3",
+           "--height", "16", "--width", "16", "--train-samples", "16", "--val-samples", "4", "--epochs", "2",
            "--batch-size", "4", "--optimizer", "adam", "--lr", "0.003", "--quiet",
            "--rank-weights-dir", str(tmp_path / "ranks")]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
