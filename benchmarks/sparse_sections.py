@@ -142,13 +142,14 @@ def parity_lines(path: Path, frame: np.ndarray, tmp: Path, threads: int) -> tupl
     """Sparse vs ONNX Runtime on one frame of the same file: class maps, spikes per layer, free-running and teacher-forced."""
     import onnx
 
-    from edge_snn.parity import _teacher_forced_graph
+    from edge_snn.parity import TEACHER, teacher_forced_graph
 
     contract, names, out, proto = _spike_runs(path, frame, tmp, threads)
     (o_ort, s_ort), (o_sp, s_sp) = out["onnxruntime"], out["sparse"]
     classes = float(np.mean(o_ort[C.LOGITS].argmax(1) == o_sp[C.LOGITS].argmax(1)))
     free = {layer: float(np.mean([np.mean(a == b) for a, b in zip(s_ort[layer], s_sp[layer])])) for layer in names}
-    graph, teacher_inputs = _teacher_forced_graph(proto, contract)
+    graph = teacher_forced_graph(proto, contract)
+    teacher_inputs = {layer: [TEACHER + n for n in layer_names] for layer, layer_names in names.items()}
     teacher_path = tmp / "teacher.onnx"
     onnx.save(graph, str(teacher_path))
     forced = {}

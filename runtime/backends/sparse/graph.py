@@ -29,6 +29,7 @@ class Graph:
     dtypes: dict[str, np.dtype]
     folded_from: dict = field(default_factory=dict)  # constant name -> the node (and its constant inputs) it was folded from
     source: str = "model"
+    metadata: dict[str, str] = field(default_factory=dict)  # metadata_props (the edge-snn contract, when present)
 
     def producer_of(self) -> dict:
         return {out: node for node in self.nodes for out in node.output if out}
@@ -127,7 +128,7 @@ def load_graph(path: str, run_node) -> Graph:
         inputs[info.name] = (shapes[info.name], dtypes[info.name])
     nodes = topological_order(list(g.node), set(constants) | set(inputs))
     graph = Graph(nodes=[], constants=constants, inputs=inputs, outputs=[o.name for o in g.output], shapes=shapes,
-                  dtypes=dtypes, source=str(path))
+                  dtypes=dtypes, source=str(path), metadata={p.key: p.value for p in proto.metadata_props})
     for node in nodes:
         values = [n for n in node.input if n]
         if values and all(n in constants for n in values) or (node.op_type == "Constant"):

@@ -32,6 +32,21 @@ def kernel_import_error() -> str | None:
     return None
 
 
+def layer_names(metadata: dict[str, str], source: str) -> list[str]:
+    """The contract's conv and spiking layer names (to name work counters), or none for a graph without metadata.
+
+    The graph is not checked against the metadata here: the runner executes the
+    graph as it is (parity's rewired graphs have inputs the metadata does not
+    list); the caller (:class:`~edge_snn.runtime.Session`) checks the contract.
+    """
+    from edge_snn.runtime import contract as C
+
+    if C.PREFIX + "format_version" not in metadata:
+        return []
+    contract = C.read_contract(metadata, source=source)
+    return [row["name"] for row in contract.layers] + list(contract.spike_layers)
+
+
 class ProgramFromOnnx:
     """Loader: ``ProgramFromOnnx(path, ...)()`` is a warmed-up :class:`~.program.Program`.
 
@@ -60,14 +75,14 @@ class ProgramFromOnnx:
         if problem:
             raise UserError(problem)
         from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER
-        from edge_snn.runtime.backends.sparse.program import Context, load_program
-        from edge_snn.runtime.model_file import load_onnx_contract
+        from edge_snn.runtime.backends.sparse.graph import load_graph
+        from edge_snn.runtime.backends.sparse.ops import run_node
+        from edge_snn.runtime.backends.sparse.program import Context, build_program
 
-        contract = load_onnx_contract(self.path)
-        known = [row["name"] for row in contract.layers] + list(contract.spike_layers)
+        graph = load_graph(self.path, lambda node, inputs: run_node(node, inputs, self.path))
         context = Context(threads=self.threads, mode=self.mode,
                           crossover=DEFAULT_CROSSOVER if self.crossover is None else self.crossover)
-        program = load_program(self.path, known, context, fuse=self.fuse, integer=self.integer)
+        program = build_program(graph, layer_names(graph.metadata, self.path), context, fuse=self.fuse, integer=self.integer)
         try:
             program.run({name: np.zeros(shape, dtype) for name, (shape, dtype) in program.graph.inputs.items()})
         except UserError:

@@ -20,8 +20,8 @@ import numpy as np
 from edge_snn.errors import UserError
 from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, plan_convolutions
 from edge_snn.runtime.backends.sparse.fusion import ChainProgram, find_chains
-from edge_snn.runtime.backends.sparse.graph import Graph, attributes, load_graph
-from edge_snn.runtime.backends.sparse.ops import OPS, run_node, unsupported
+from edge_snn.runtime.backends.sparse.graph import Graph, attributes
+from edge_snn.runtime.backends.sparse.ops import OPS, unsupported
 
 
 @dataclass
@@ -228,6 +228,3 @@ def build_program(graph: Graph, known_layers: list[str], context: Context, *, fu
         chains = chains[:-1]  # a chain that is not convex: run its nodes one by one instead (never seen in exports)
     return Program(graph, _prune(order, graph.outputs), works, context)
 
-
-def load_program(path: str, known_layers: list[str], context: Context, **options) -> Program:
-    return build_program(load_graph(path, lambda node, inputs: run_node(node, inputs, str(path))), known_layers, context, **options)

@@ -16,7 +16,7 @@ import torch
 from edge_snn.errors import UserError
 from edge_snn.export.exporter import ExportOptions, build_graph, export_checkpoint, save_onnx_atomic
 from edge_snn.models import build_model
-from edge_snn.parity import _spike_names, _split_steps, _teacher_forced_graph, _with_spike_outputs
+from edge_snn.parity import TEACHER, _spike_names, _split_steps, _with_spike_outputs, teacher_forced_graph
 from edge_snn.runtime import Session
 from edge_snn.runtime import contract as C
 from edge_snn.runtime.backends import BACKENDS, availability, make_runner
@@ -145,7 +145,8 @@ def test_qdq_graph_runs_as_integer_adds_with_the_same_spikes(qdq_model, tmp_path
 def test_the_parity_tools_teacher_forced_graph_runs_unchanged(exported, events, tmp_path):
     path = exported["time-major T=2"]
     contract = load_onnx_contract(path)
-    graph, teacher_inputs = _teacher_forced_graph(onnx.load(str(path)), contract)
+    graph = teacher_forced_graph(onnx.load(str(path)), contract)
+    teacher_inputs = {layer: [TEACHER + n for n in names] for layer, names in _spike_names(contract).items()}
     rewired = tmp_path / "teacher.onnx"
     onnx.save(graph, str(rewired))
     rng = np.random.default_rng(5)
@@ -294,3 +295,19 @@ def test_it_computes_whatever_the_graph_says(exported, events, tmp_path):
     _, _, _, _, (original, _) = compare_with_onnxruntime(exported["time-major T=2"], events, tmp_path, mode="event")
     assert not np.array_equal(got["conv1"][0], original["conv1"][0])  # the new threshold took effect
     assert not np.array_equal(got["conv4"][-1], original["conv4"][-1])
+
+
+@pytest.mark.parametrize("arch", ["dl-vgg9", "fcn-vgg9"])
+def test_dla_form_graph_with_slice_and_clip_threshold(arch, tmp_path):
+    """The DLA-resident export (channel Slice input, Clip threshold, constant per-step BN) runs as ORT runs it."""
+    torch.manual_seed(0)
+    model = randomized(build_model(arch, in_channels=2, num_classes=4, timesteps=4, width=0.125))
+    proto, _ = build_graph(model, {"data": {"height": 16, "width": 20, "encoding": "events"}}, ExportOptions(timesteps=4, dla=True))
+    assert {"Slice", "Clip"} <= {n.op_type for n in proto.graph.node}
+    path = tmp_path / "dla.onnx"
+    save_onnx_atomic(proto, path)
+    frame = (np.random.default_rng(6).random((4, 1, 2, 16, 20)) < 0.3).astype(np.float32)
+    agreement, logit_diff, classes, sparse, _ = compare_with_onnxruntime(path, frame, tmp_path, mode="event")
+    assert min(agreement.values()) >= 0.999 and logit_diff < 1e-3 and classes >= 0.999
+    fused = [u for u in sparse.program.units if type(u).__name__ == "ChainUnit"]
+    assert any("Clip" in {n.op_type for n in u.program.nodes} for u in fused)  # the threshold is fused, not node by node
