@@ -25,6 +25,7 @@ import numpy as np
 
 from edge_snn.runtime import Session
 from edge_snn.runtime import contract as C
+from edge_snn.runtime.backends import make_runner
 from edge_snn.runtime.bench import frame_runner, open_session, time_interleaved
 
 SPARSE_KEYS = ("f", "g")
@@ -158,10 +159,10 @@ def parity_lines(path: Path, frame: np.ndarray, tmp: Path, threads: int) -> tupl
         for t, name in enumerate(inputs):
             feed[name] = s_ort[layer][t]
     teacher = {}
-    for backend in ("onnxruntime", "sparse"):
-        with open_session(teacher_path, backend=backend, threads=threads) as session:
-            state = session.fresh_state()
-            teacher[backend] = session.runner.infer({**feed, **state})
+    state = {C.STATE_IN + s.name: np.zeros(s.shape, s.dtype) for s in contract.state}
+    for backend in ("onnxruntime", "sparse"):  # runners: the rewired graph has inputs its metadata does not list
+        with make_runner(teacher_path, backend, threads=threads) as runner:
+            teacher[backend] = runner.infer({**feed, **state})
     for layer in names:
         forced[layer] = float(np.mean([np.mean(teacher["onnxruntime"][n] == teacher["sparse"][n]) for n in names[layer]]))
     doc = {"class_map_agreement": classes, "spike_agreement_free_running": free, "spike_agreement_teacher_forced": forced,

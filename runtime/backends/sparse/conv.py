@@ -6,9 +6,14 @@ integer form: ``Conv(DequantizeLinear(QuantizeLinear(x)), DequantizeLinear(w_int
 with zero points 0 becomes int8 input integers times int8 weights, summed
 exactly in int32, then scaled once by ``input scale x weight scale[c_out]``.
 
-Per call the unit counts the input's nonzeros: at or below the *crossover*
-rate it builds the compressed input and runs :func:`.event_conv.event_conv`;
-above it, the dense layer (:class:`.dense.DenseConv`). ``ConvTranspose``
+Per call the unit counts the input's nonzeros: at or below the layer's
+*crossover* rate it builds the compressed input and runs
+:func:`.event_conv.event_conv`; above it, the dense layer (:class:`.dense.DenseConv`).
+A layer's crossover is ``crossover - LIST_COST / (dense MACs per input element)``:
+event mode costs ``LIST_COST`` adds per input element (building the lists)
+plus one add per synaptic event, dense mode ``crossover``-times less per MAC,
+so a layer with few MACs per input (the 1x1 classifier: 21) runs dense at any
+rate, a 3x3 layer with 64 outputs (576) from ~26% on. ``ConvTranspose``
 (the FCN upsampler, 21 channels) always runs dense. Every call adds to its
 layer's :class:`LayerWork`: input elements and nonzeros, the mode, the
 synaptic operations performed (event mode: one add or multiply-add per
@@ -28,6 +33,7 @@ from edge_snn.runtime.backends.sparse.graph import Graph, attributes
 
 MODES = ("auto", "event", "dense")
 DEFAULT_CROSSOVER = 0.3  # nonzero fraction of a conv's input above which dense wins (docs/benchmarks.md, rate sweep)
+LIST_COST = 20.0  # compressing one input element costs about as much as 20 synaptic adds (1.7 ns vs 12 G adds/s)
 
 
 @dataclass
@@ -47,6 +53,7 @@ class LayerWork:
     dense_macs: int = 0
     _dense_needed: float = 0.0
     seconds: float = 0.0  # wall time inside this layer's conv units (input scan, lists, kernel, dense call)
+    crossover: float | None = None  # the input nonzero rate above which this layer runs dense (see the module doc)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "op": self.op, "integer": self.integer, "nodes": self.nodes, "calls": self.calls,
@@ -54,7 +61,7 @@ class LayerWork:
                 "event_calls": self.event_calls, "dense_calls": self.dense_calls,
                 "mode": "event" if self.dense_calls == 0 and self.event_calls else "dense" if self.event_calls == 0 and self.dense_calls else "mixed" if self.calls else None,
                 "synaptic_ops": self.synaptic_ops, "dense_macs": self.dense_macs,
-                "needed_ops": self.needed_ops, "seconds": self.seconds}
+                "needed_ops": self.needed_ops, "seconds": self.seconds, "crossover": self.crossover}
 
     @property
     def needed_ops(self) -> int:
@@ -131,6 +138,7 @@ class ConvUnit:
         taps_inside = (_inside(h, out_h, self.kernel[0], self.strides[0], top, self.dilations[0])
                        * _inside(w, out_w, self.kernel[1], self.strides[1], left, self.dilations[1]))
         self.dense_macs = b * taps_inside * c_in * c_out
+        self.list_cost_rate = LIST_COST * b * c_in * h * w / max(self.dense_macs, 1)  # lists, as a nonzero rate
         if self.integer:
             if layer.packed_integer is None:
                 layer.packed_integer = E.pack_weights(layer.integer_weight)
@@ -183,7 +191,9 @@ class ConvUnit:
         work.calls += 1
         work.input_elements += x.size
         work.input_nonzero += nonzero
-        mode = context.mode if context.mode != "auto" else ("event" if nonzero <= context.crossover * x.size else "dense")
+        crossover = context.crossover - self.list_cost_rate
+        work.crossover = crossover
+        mode = context.mode if context.mode != "auto" else ("event" if nonzero <= crossover * x.size else "dense")
         if mode == "dense":
             dense_x = x.astype(np.float32) * self.input_scale if self.integer else x
             env[self.y_name] = self.dense_session(context.threads)(dense_x)

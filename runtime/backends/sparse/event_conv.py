@@ -56,22 +56,23 @@ def count_nonzero(x):
     return n
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def build_lists(x, pad_top, pad_left, grid_h, grid_w, starts, idx, vals):
     """Per position of the padded ``grid_h x grid_w`` grid, the nonzero channels of ``x [C, H, W]``.
 
     Fills ``starts [grid_h * grid_w + 1]`` (list of grid position q is
     ``idx[starts[q]:starts[q + 1]]``, channels ascending) and ``vals`` (the
     input values). Returns (nonzero count, count of values other than 1).
+    Rows of the map are split between threads; each writes only its rows' lists.
     """
     c_in, h, w = x.shape
-    plane = h * w
-    flat = x.reshape(c_in, plane)
-    count = np.zeros(plane, np.int64)
-    for c in range(c_in):
-        row = flat[c]
-        for p in range(plane):
-            count[p] += row[p] != 0
+    count = np.zeros((h, w), np.int64)
+    for ih in nb.prange(h):
+        counted = count[ih]
+        for c in range(c_in):
+            row = x[c, ih]
+            for iw in range(w):
+                counted[iw] += row[iw] != 0
     total = 0
     q = 0
     starts[0] = 0
@@ -80,24 +81,22 @@ def build_lists(x, pad_top, pad_left, grid_h, grid_w, starts, idx, vals):
         for gw in range(grid_w):
             iw = gw - pad_left
             if 0 <= ih < h and 0 <= iw < w:
-                total += count[ih * w + iw]
+                total += count[ih, iw]
             q += 1
             starts[q] = total
-    fill = np.empty(plane, np.int64)
-    for ih in range(h):
-        for iw in range(w):
-            fill[ih * w + iw] = starts[(ih + pad_top) * grid_w + iw + pad_left]
     not_one = 0
-    for c in range(c_in):
-        row = flat[c]
-        for p in range(plane):
-            v = row[p]
-            if v != 0:
-                k = fill[p]
-                idx[k] = c
-                vals[k] = v
-                fill[p] = k + 1
-                not_one += v != 1
+    for ih in nb.prange(h):
+        fill = starts[(ih + pad_top) * grid_w + pad_left:(ih + pad_top) * grid_w + pad_left + w].copy()
+        for c in range(c_in):
+            row = x[c, ih]
+            for iw in range(w):
+                v = row[iw]
+                if v != 0:
+                    k = fill[iw]
+                    idx[k] = c
+                    vals[k] = v
+                    fill[iw] = k + 1
+                    not_one += v != 1
     return total, not_one
 
 

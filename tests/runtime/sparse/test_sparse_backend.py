@@ -188,15 +188,24 @@ def test_synaptic_ops_are_the_adds_the_spikes_require(exported, events, tmp_path
     assert checked == 6
 
 
-def test_the_crossover_picks_the_mode_from_the_measured_rate(exported, events):
+def test_the_crossover_picks_the_mode_from_the_measured_rate_and_the_list_cost(exported, events):
+    """Event mode below ``crossover - LIST_COST / (MACs per input element)``, dense above."""
+    from edge_snn.runtime.backends.sparse.conv import LIST_COST
+
     path = exported["time-major T=2"]
-    frame = events[:2]
-    for crossover, expected in ((0.0, {"dense"}), (1.0, {"event"})):
+    contract = load_onnx_contract(path)
+    macs_per_input = {row["name"]: row["c_out"] * row["kernel"][0] * row["kernel"][1] for row in contract.layers}
+    for crossover in (0.0, 1.0):
         with Session(path, backend="sparse", threads=1, crossover=crossover) as session:
             session.run_encoded(events, session.fresh_state())
-            modes = {x["mode"] for x in session.runner.work_stats()["layers"] if x["input_rate"]}
-        assert modes == expected, (crossover, modes)
-    assert frame.shape[0] == 2
+            layers = {x["name"]: x for x in session.runner.work_stats()["layers"] if x["input_rate"]}
+        for name, x in layers.items():
+            assert x["crossover"] <= crossover - LIST_COST / macs_per_input[name] + 1e-9  # taps in the padding: fewer MACs
+            assert x["mode"] == ("event" if x["input_rate"] <= x["crossover"] else "dense"), (crossover, name, x)
+        if crossover == 0.0:
+            assert {x["mode"] for x in layers.values()} == {"dense"}
+        else:  # 3x3 layers (>= 36 MACs per input element) go event-driven, the 1x1 classifier (4) stays dense
+            assert layers["classifier"]["mode"] == "dense" and layers["conv2"]["mode"] == "event"
 
 
 def test_runner_contract_activate_infer_step_deactivate(exported, events):
