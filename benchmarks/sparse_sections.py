@@ -202,7 +202,7 @@ def _crossover(points: list[tuple[float, float]]) -> float | None:
     return None
 
 
-def calibrate_to_rate(model, calib, target: float, *, steps: int = 10, iters: int = 4) -> dict[str, float]:
+def calibrate_to_rate(model, calib, target: float, *, steps: int = 8, iters: int = 3) -> dict[str, float]:
     """Scale each layer's BN (gamma, hence the folded scale and shift) until it fires at ~``target``, layer by layer.
 
     A layer's rate depends only on the layers before it, so fixing them in order

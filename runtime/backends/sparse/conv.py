@@ -32,7 +32,7 @@ from edge_snn.errors import UserError
 from edge_snn.runtime.backends.sparse.graph import Graph, attributes
 
 MODES = ("auto", "event", "dense")
-DEFAULT_CROSSOVER = 0.3  # nonzero fraction of a conv's input above which dense wins (docs/benchmarks.md, rate sweep)
+DEFAULT_CROSSOVER = 0.5  # nonzero fraction above which dense wins, before the list cost (docs/benchmarks.md, rate sweep)
 LIST_COST = 20.0  # compressing one input element costs about as much as 20 synaptic adds (1.7 ns vs 12 G adds/s)
 
 
