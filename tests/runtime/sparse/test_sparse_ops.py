@@ -9,6 +9,9 @@ from edge_snn.runtime.backends.sparse.ops import run_node
 
 from sparse_helpers import ort_single_node
 
+# torch-free: runs in `make test-oldest` too
+pytestmark = pytest.mark.runtime
+
 F, I64, I8 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT8
 rng = np.random.default_rng(0)
 x4 = rng.standard_normal((2, 3, 5, 7)).astype(np.float32)
