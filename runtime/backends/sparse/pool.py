@@ -6,9 +6,9 @@ window size when ``count_include_pad`` is 1 (edge-snn's pool, as in the
 paper's code), else by the number of in-map inputs; ``ceil_mode`` may add a
 last partial window, whose padded count stops at the pads (as ONNX Runtime 1.32 counts;
 1.17 counted differently; edge-snn's exporter never sets ceil_mode). Each plane is
-copied once into a zero-padded scratch so the window loops have no branches; the
-row sums run over contiguous memory (vectorized), only the last kernel-width
-adds read strided columns.
+summed row by row into one zero-padded column buffer (rows outside the map are
+skipped, padded columns stay 0): the row sums run over contiguous memory
+(vectorized), only the last kernel-width adds read strided columns.
 """
 
 from __future__ import annotations
@@ -30,28 +30,24 @@ def average_pool(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, d
     """``out[n, c] = window sums of x[n, c] / divisor`` (``divisor [Ho, Wo]`` float32, see :func:`window_counts`)."""
     n, c, h, w = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
-    grid_h = max(h + pad_top, (out_h - 1) * stride_h + (kernel_h - 1) * dilation_h + 1)
     grid_w = max(w + pad_left, (out_w - 1) * stride_w + (kernel_w - 1) * dilation_w + 1)
     for plane in nb.prange(n * c):
         b, ch = plane // c, plane % c
-        grid = np.zeros((grid_h, grid_w), np.float32)
-        src_plane = x[b, ch]
-        for ih in range(h):  # explicit loops: slice assignment inside prange miscompiles (numba 0.68)
-            for iw in range(w):
-                grid[pad_top + ih, pad_left + iw] = src_plane[ih, iw]
-        column = np.empty(grid_w, np.float32)
+        src = x[b, ch]
         dst = out[b, ch]
-        for oh in range(out_h):  # window = sum over kh of rows (contiguous), then over kw of the strided columns
-            first = grid[oh * stride_h]
-            for j in range(grid_w):
-                column[j] = first[j]
-            for kh in range(1, kernel_h):
-                src = grid[oh * stride_h + kh * dilation_h]
-                for j in range(grid_w):
-                    column[j] += src[j]
-            row = dst[oh]
+        column = np.zeros(grid_w, np.float32)  # padded columns stay 0
+        for oh in range(out_h):  # window = sum over kh of input rows (contiguous), then over kw of strided columns
+            for iw in range(w):
+                column[pad_left + iw] = 0.0
+            for kh in range(kernel_h):
+                ih = oh * stride_h - pad_top + kh * dilation_h
+                if 0 <= ih < h:
+                    row = src[ih]
+                    for iw in range(w):
+                        column[pad_left + iw] += row[iw]
+            line = dst[oh]
             for ow in range(out_w):
                 total = column[ow * stride_w]
                 for kw in range(1, kernel_w):
                     total += column[ow * stride_w + kw * dilation_w]
-                row[ow] = total / divisor[oh, ow]
+                line[ow] = total / divisor[oh, ow]
