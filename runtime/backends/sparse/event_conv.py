@@ -11,8 +11,8 @@ the weight itself: the layer becomes additions of weight rows. Two steps:
    conv8's dilation 12 on a 16x16 map (75% of its taps in the padding) does
    only the work of the taps inside.
 2. :func:`event_conv` (tap-major gather): for each block of 32 output channels
-   and each kernel tap, the tap's weight slab ``[C_in, 32]`` (8-32 KiB, it stays
-   in L1) is added into an output tile, one row per contributing input channel,
+   and each kernel tap, the tap's weight slab ``[C_in, 32]`` (8-32 KiB: L1, or L2
+   for 256 input channels) is added into an output tile, one row per contributing input channel,
    through :func:`~edge_snn.runtime.backends.sparse.simd.accumulate_row`.
    Tap-major beat position-major (all taps of one output, weights from L2) by
    1.4x on dl-vgg9's layers and a row-scatter by 3-5x (docs/decisions.md).

@@ -6,7 +6,6 @@ and step through the parity tool's own graph rewrite (extra spike outputs).
 """
 
 import json
-import sys
 
 import numpy as np
 import onnx
