@@ -13,6 +13,7 @@ case                   runs                             compared with (tolerance
 onnxruntime-cpu        both graphs, CPU provider        fp32 / quantized ref (fp32, int8-qdq)
 onnxruntime-cuda       both graphs, CUDA provider       same
 onnxruntime-tensorrt   FP32 graph, TensorRT provider    fp32 ref (fp32)
+sparse                 both graphs, event-driven CPU    fp32 / quantized ref (fp32, int8-qdq)
 tensorrt-fp16          FP32 graph built ``--fp16``      fp32 ref (fp16)
 tensorrt-int8          INT8 graph built ``--int8``      quantized ref (int8-integer)
 =====================  ===============================  ==============================
@@ -190,6 +191,23 @@ def onnxruntime_cases(fixture, meter, seconds) -> list[Case]:
     return cases
 
 
+def sparse_cases(fixture, meter, seconds) -> list[Case]:
+    """The event-driven CPU backend on both graphs (its kernels compiled, or the reason they are not)."""
+    from edge_snn.runtime.backends import availability
+    from edge_snn.runtime.session import Session
+
+    why = availability()["sparse"]
+    cases = []
+    for key in ("fp32", "int8"):
+        case = Case(f"sparse {key}", fixture.meta["models"][key], "int8-qdq" if key == "int8" else "fp32")
+        if why is not None:
+            case.reason = why
+        else:
+            run_case(case, lambda m=fixture.model(key): Session(m, backend="sparse"), fixture, key, meter, seconds)
+        cases.append(case)
+    return cases
+
+
 def tensorrt_cases(fixture, meter, seconds, engines: Path) -> list[Case]:
     from edge_snn.runtime.backends import availability
     from edge_snn.runtime.session import Session
@@ -248,6 +266,7 @@ def run_selftest(out_dir, *, target: str | None = None, seconds: float = 2.0, fi
     try:
         cases = [check_case(fixture, target)] if target else []
         cases += onnxruntime_cases(fixture, meter, seconds)
+        cases += sparse_cases(fixture, meter, seconds)
         cases += tensorrt_cases(fixture, meter, seconds, out / "engines")
     finally:
         meter.close()

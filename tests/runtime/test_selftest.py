@@ -35,6 +35,10 @@ def test_selftest_runs_without_torch_and_reports_absent_backends_as_skipped(tmp_
     assert cases["onnxruntime-cpu fp32"]["status"] == "passed" and cases["onnxruntime-cpu int8"]["status"] == "passed"
     assert cases["onnxruntime-cpu fp32"]["parity"]["spike_count_deviation"] == 0.0  # same arithmetic as PyTorch
     assert cases["onnxruntime-cpu fp32"]["latency_ms"]["n"] >= 5
+    from edge_snn.runtime.backends import availability
+
+    sparse = "skipped" if availability()["sparse"] else "passed"  # its kernels load here, or say why not
+    assert cases["sparse fp32"]["status"] == sparse and cases["sparse int8"]["status"] == sparse
     for name in ("tensorrt-fp16", "tensorrt-int8"):
         assert cases[name]["status"] == "skipped" and "edge-snn[tensorrt]" in cases[name]["reason"]
     assert cases["check agx-orin-64gb"]["status"] == "passed"
@@ -62,6 +66,7 @@ def test_a_damaged_model_fails_its_case_and_the_run(tmp_path):
     assert "below 0.999" in cases["onnxruntime-cpu fp32"]["reason"]
     assert cases["onnxruntime-cpu fp32"]["parity"]["spike_count_deviation"] > 0.01
     assert cases["onnxruntime-cpu int8"]["status"] == "passed"  # the other graph is intact
+    assert cases["sparse fp32"]["status"] in ("failed", "skipped")  # every backend sees the damage
     assert report["passed"] is False
 
 
