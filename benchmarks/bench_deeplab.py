@@ -7,8 +7,9 @@ One run measures, for dl-vgg9 at width 1.0, 64x64, T=20, batch 1, 3 inputs, 21 c
   (b) PyTorch, layer-major (each conv once over all T steps)
   (c) ONNX Runtime, time-major graph          (d) ONNX Runtime, layer-major graph
   (e) ONNX Runtime, INT8 QDQ graph (``edge_snn.quantize.quantize_ptq``), ``--int8-layout``
-  (f) ONNX Runtime, INT8 integer graph (``--int8-form integer``: ConvInteger, one rescale per layer),
-      the same quantized model as (e), ``--int8-layout``; its ratio to the FP32 exports is printed
+  (f) the sparse backend on (c)'s file          (g) the sparse backend on (e)'s file (integer adds)
+  (h) ONNX Runtime, INT8 integer graph (``--int8-form integer``: ConvInteger, one rescale per layer) of the
+      same quantized model as (e), ``--int8-layout``; its ratio to the FP32 exports (c)/(d) is printed
 
 and prints each one's speed-up over (a) and its fraction of this machine's roofline, then
 latency against T (1, 5, 10, 20) for the best ORT variant and (a), and the SNN against its
@@ -32,6 +33,13 @@ is the FLOP/s the *same backend* reaches on one large dense convolution (3x3, 25
 64x64: PyTorch for (a)/(b), a one-Conv ONNX graph for (c)/(d), and for (e) the same conv as an
 INT8 QDQ graph that ONNX Runtime fuses into QLinearConv).
 fraction = (work / p50 latency) / ceiling. The nominal-work fraction is printed too.
+
+The sparse backend (f)/(g) computes only where spikes are, so its roofline counts the synaptic
+operations the measured inputs need, against the event kernel's own ceiling; its table columns
+give the dense-equivalent rate (the dense work above per p50 frame, against ORT's dense ceiling).
+Then: sparse vs ORT parity on one frame (class maps, spikes per layer free-running and
+teacher-forced), 1 vs 2 threads, and the spike-rate sweep (BN rescaled to ~1, 3, 10, 30%) with
+the per-layer crossover rate; see ``benchmarks/sparse_sections.py``.
 
 Usage: python benchmarks/bench_deeplab.py [--threads N] [--iters 7] [--budget-s 12] [--out runs/bench/deeplab.json]
 """
@@ -72,6 +80,8 @@ from edge_snn.runtime.bench import (
 from edge_snn.runtime.encoding import frame_seed, poisson_encode
 from edge_snn.runtime.files import write_json_atomic
 
+import sparse_sections as S  # noqa: E402  (benchmarks/ is on sys.path when this script runs)
+
 ARCH, H, W, C_IN, K, T = "dl-vgg9", 64, 64, 3, 21, 20
 SWEEP = (1, 5, 10, 20)
 GOAL_SPEEDUP, GOAL_ROOFLINE = 1.6, 0.85
@@ -80,8 +90,7 @@ TORCH_REGION = ("model.run(x, layout) under torch.no_grad: T steps from a zero s
                 "input tensor made from the pre-encoded frame before timing; excl. warm-up")
 ROOF_CONV = (1, 256, 64, 64, 256)  # batch, c_in, h, w, c_out; 3x3, pad 1
 CEILING_OF = {"a": "torch_fp32", "b": "torch_fp32", "c": "ort_fp32", "d": "ort_fp32", "e": "ort_int8_qlinearconv",
-             "f": "ort_int8_qlinearconv"}
-INT8_VARIANTS = {"e": ("qdq", "INT8 QDQ"), "f": ("integer", "INT8 integer")}  # key: (--int8-form, label)
+              "f": "ort_fp32", "g": "ort_fp32", "h": "ort_int8_qlinearconv"}  # (f)/(g): the dense-equivalent rate; their useful-work roofline is separate
 
 
 def log(msg: str) -> None:
@@ -241,7 +250,7 @@ def explain(breakdown: dict, conv_flops: float, ceiling: float, per_layer: dict[
         if parts:
             lines.append("    per conv layer (ms/frame, effective FLOP/s, of ceiling): " + ", ".join(parts))
     qdq = sum(o["share"] for o in ops if o["op"] in ("QuantizeLinear", "DequantizeLinear"))
-    integer = any(o["op"] == "ConvInteger" for o in ops)  # (f): Q/DQ are its input quantizers and rescales
+    integer = any(o["op"] == "ConvInteger" for o in ops)  # (h): Q/DQ are its input quantizers and rescales
     if integer:
         lines.append(f"    integer form: {qdq:.0%} of node time in QuantizeLinear (inputs) and DequantizeLinear (one "
                      "int32 -> float rescale per conv); ConvInteger is im2col + an integer GEMM, so it multiplies padded "
@@ -323,7 +332,7 @@ def timed(runners: dict, args) -> dict:
 
 # --- the parts of one run -------------------------------------------------------------------
 def run_variants(model, frames, calib, tmp: Path, args) -> tuple[dict, dict, dict, dict]:
-    """(a)-(f) at T=20 and the ceilings, interleaved: (runs, ONNX paths, ceilings FLOP/s, skipped)."""
+    """(a)-(e) at T=20 and the ceilings, interleaved: (runs, ONNX paths, ceilings FLOP/s, skipped)."""
     inputs = [torch.from_numpy(f) for f in frames]
     runners = {key: (lambda x, layout=layout: model.run(x, layout=layout), inputs)
                for key, layout in (("a", "time-major"), ("b", "layer-major"))}
@@ -334,8 +343,8 @@ def run_variants(model, frames, calib, tmp: Path, args) -> tuple[dict, dict, dic
         from edge_snn.quantize import quantize_ptq
 
         quantized = quantize_ptq(copy.deepcopy(model), [calib])
-        for key, (form, _) in INT8_VARIANTS.items():
-            paths[key] = export(quantized, tmp / f"{key}.onnx", steps=T, layout=args.int8_layout, int8_form=form)
+        paths["e"] = export(quantized, tmp / "e.onnx", steps=T, layout=args.int8_layout)
+        paths["h"] = export(quantized, tmp / "h.onnx", steps=T, layout=args.int8_layout, int8_form="integer")
     except ImportError as err:
         skipped["e"] = f"skipped: quantization not available ({err})"
     except UserError as err:  # e.g. brevitas missing
@@ -343,9 +352,12 @@ def run_variants(model, frames, calib, tmp: Path, args) -> tuple[dict, dict, dic
     except Exception as err:  # a variant that fails must not hide the others
         skipped["e"] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
     sessions = {key: open_session(path, threads=args.threads) for key, path in paths.items()}
+    sessions.update(S.open_sparse(paths, args.threads))
     runners.update({key: (frame_runner(s), frames) for key, s in sessions.items()})
     ceilings, flops = ceiling_runners(tmp, args.threads)
     runners.update({f"ceiling {k}": v for k, v in ceilings.items()})
+    sparse_ceiling, sparse_ops = S.sparse_ceiling_runner(ROOF_CONV, args.threads)
+    runners["ceiling sparse_event"] = sparse_ceiling
     log(f"timing {', '.join(runners)}: {args.warmup} warm-up + {args.iters} timed rounds")
     results = timed(runners, args)
     runs = {}
@@ -353,11 +365,18 @@ def run_variants(model, frames, calib, tmp: Path, args) -> tuple[dict, dict, dic
         runs[key] = torch_summary(model, frames, layout, *results[key], warmup=args.warmup,
                                   name=f"({key}) PyTorch {layout}", series=f"PyTorch {layout}")
     for key, session in sessions.items():
-        layout, precision = session.contract.layout, {"e": "int8", "f": "int8-integer"}.get(key, "fp32")
-        name = f"({key}) ORT {INT8_VARIANTS[key][1] + ' ' if key in INT8_VARIANTS else ''}{layout}"
-        runs[key] = ort_summary(session, frames, *results[key], args=args, name=name, series=f"ORT {layout} {precision}")
+        layout, precision = session.contract.layout, {"e": "int8", "g": "int8", "h": "int8-integer"}.get(key, "fp32")
+        engine = "sparse" if key in S.SPARSE_KEYS else "ORT"
+        form = {"e": "INT8 QDQ ", "g": "INT8 QDQ ", "h": "INT8 integer "}.get(key, "")
+        name = f"({key}) {engine} {form}{layout}"
+        if key in S.SPARSE_KEYS:
+            work = S.work_per_frame(session)  # before summarize_session runs further frames
+        runs[key] = ort_summary(session, frames, *results[key], args=args, name=name, series=f"{engine} {layout} {precision}")
+        if key in S.SPARSE_KEYS:
+            runs[key]["work"] = work
         session.close()
     ceilings_flops = {k: flops / float(np.median(results[f"ceiling {k}"][0])) for k in ceilings}
+    ceilings_flops["sparse_event"] = sparse_ops / float(np.median(results["ceiling sparse_event"][0]))
     return runs, paths, ceilings_flops, skipped
 
 
@@ -370,6 +389,13 @@ def score(runs, paths, skipped, ceilings, per_layer, frames, threads):
                "-" * 98]
     for key, run in runs.items():
         p50_s, ceiling = run["latency_ms"]["p50"] / 1e3, ceilings[CEILING_OF[key]]
+        if key in S.SPARSE_KEYS:
+            run["speedup_vs_a"] = ref / run["latency_ms"]["p50"]
+            run["roofline"] = {"work_flop_per_frame": work, "ceiling": CEILING_OF[key], "ceiling_flop_per_s": ceiling,
+                               "fraction": work / p50_s / ceiling, "note": "dense-equivalent; see sparse_roofline"}
+            summary.append(f"{run['name']:<34}{p50_s * 1e3:>9.1f}{run['latency_ms']['p90']:>9.1f}{run['speedup_vs_a']:>7.2f}x"
+                           f"{work / p50_s / ceiling:>10.1%}{'':>10}  dense-equivalent, of {CEILING_OF[key]} {ceiling / 1e9:.1f} G/s")
+            continue
         run["speedup_vs_a"] = ref / run["latency_ms"]["p50"]
         run["roofline"] = {"work_flop_per_frame": work, "nominal_flop_per_frame": nominal, "ceiling": CEILING_OF[key],
                            "ceiling_flop_per_s": ceiling, "fraction": work / p50_s / ceiling,
@@ -377,23 +403,24 @@ def score(runs, paths, skipped, ceilings, per_layer, frames, threads):
         summary.append(f"{run['name']:<34}{p50_s * 1e3:>9.1f}{run['latency_ms']['p90']:>9.1f}{run['speedup_vs_a']:>7.2f}x"
                        f"{run['roofline']['fraction']:>10.1%}{run['roofline']['fraction_nominal']:>10.1%}  "
                        f"{CEILING_OF[key]} {ceiling / 1e9:.1f} G/s")
-    summary += [f"({key}) ORT INT8: {why}" for key, why in skipped.items()]
+    summary += [f"(e) ORT INT8 QDQ and (g): {why}" for why in skipped.values()]
+    summary += S.sparse_lines(runs, ceilings, work)
     ref_counts = [x["spikes_per_frame"] for x in runs["a"]["spikes"]["layers"]]
-    for key in [k for k in "bcdef" if k in runs]:
+    for key in [k for k in "bcdefgh" if k in runs]:
         counts = [x["spikes_per_frame"] for x in runs[key]["spikes"]["layers"]]
         diff = max(abs(c - r) / max(r, 1.0) for c, r in zip(counts, ref_counts))
-        why = "INT8 weights" if key in INT8_VARIANTS else "float summation order flips near-threshold neurons"
+        why = "INT8 weights" if key in "egh" else "float summation order flips near-threshold neurons"
         summary.append(f"spike counts of ({key}) vs (a): " + ("identical" if diff == 0 else
                        f"largest per-layer relative difference {diff:.2e} ({why})"))
-    if "f" in runs:  # the integer form against the FP32 exports of the same network, same rounds
-        layout_fp32 = "c" if runs["f"]["model"]["layout"] == "time-major" else "d"
+    if "h" in runs:  # the integer form against the FP32 exports of the same network, same rounds
+        layout_fp32 = "c" if runs["h"]["model"]["layout"] == "time-major" else "d"
         fastest_fp32 = min("cd", key=lambda k: runs[k]["latency_ms"]["p50"])
-        f50 = runs["f"]["latency_ms"]["p50"]
-        summary.append(f"(f) INT8 integer vs ORT FP32: {runs[layout_fp32]['latency_ms']['p50'] / f50:.2f}x faster than "
-                       f"({layout_fp32}) (same layout), {runs[fastest_fp32]['latency_ms']['p50'] / f50:.2f}x than the "
-                       f"faster FP32 export ({fastest_fp32}); {runs['e']['latency_ms']['p50'] / f50:.2f}x than (e) QDQ "
+        h50 = runs["h"]["latency_ms"]["p50"]
+        summary.append(f"(h) INT8 integer vs ORT FP32: {runs[layout_fp32]['latency_ms']['p50'] / h50:.2f}x faster than "
+                       f"({layout_fp32}) (same layout), {runs[fastest_fp32]['latency_ms']['p50'] / h50:.2f}x than the "
+                       f"faster FP32 export ({fastest_fp32}); {runs['e']['latency_ms']['p50'] / h50:.2f}x than (e) QDQ "
                        f"(must show >= 1.5x vs FP32, goal ~1.9x)")
-    ort_keys = [k for k in "cdef" if k in runs]
+    ort_keys = [k for k in "cdeh" if k in runs]
     best = min(ort_keys, key=lambda k: runs[k]["latency_ms"]["p50"])
     met = lambda r: r["speedup_vs_a"] >= GOAL_SPEEDUP and r["roofline"]["fraction"] >= GOAL_ROOFLINE  # noqa: E731
     summary.append(f"best ORT variant: {runs[best]['name']}: {runs[best]['speedup_vs_a']:.2f}x vs (a) (goal >= {GOAL_SPEEDUP}x), "
@@ -420,11 +447,11 @@ def sweep(model, runs, best, frames, calib, tmp: Path, args) -> tuple[list[dict]
         small = with_timesteps(model, steps)
         part = [f[:steps] for f in frames]
         exported = small
-        if best in INT8_VARIANTS:
+        if best in "eh":
             from edge_snn.quantize import quantize_ptq
 
             exported = quantize_ptq(copy.deepcopy(small), [calib[:steps]])
-        form = INT8_VARIANTS.get(best, ("qdq",))[0]
+        form = "integer" if best == "h" else "qdq"
         with open_session(export(exported, tmp / f"sweep{steps}.onnx", steps=steps, layout=layout, int8_form=form),
                           threads=args.threads) as session:
             inputs = [torch.from_numpy(f) for f in part]
@@ -488,7 +515,7 @@ def main(argv=None) -> int:
                    help="a variant whose timed frames exceed this many seconds stops after 3 rounds")
     p.add_argument("--iters", type=int, default=7, help="timed rounds (one frame of each variant per round; medians)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    p.add_argument("--int8-layout", choices=("time-major", "layer-major"), default="time-major", help="layout of (e) and (f)")
+    p.add_argument("--int8-layout", choices=("time-major", "layer-major"), default="time-major", help="layout of (e) and (h)")
     p.add_argument("--out", type=Path, default=Path("runs/bench/deeplab.json"))
     p.add_argument("--machine-note", default="", help="e.g. '2-core CPU VM, shared'")
     args = p.parse_args(argv)
@@ -527,6 +554,18 @@ def measure(args, tmp: Path) -> int:
     summary, best, goals, profiles = score(runs, paths, skipped, ceilings, per_layer, frames, args.threads)
     for line in summary:
         log(line)
+    parity, lines = S.parity_lines(paths["c"], frames[0], tmp, args.threads)
+    summary += lines
+    for line in lines:
+        log(line)
+    thread_rows, lines = S.threads_lines(paths["c"], frames, iters=3, warmup=1)
+    summary += lines
+    for line in lines:
+        log(line)
+    rate_rows, lines, crossover = S.rate_sweep(model, calib, frames, tmp, args, export=export, steps=T)
+    summary += lines
+    for line in lines[-2:]:
+        log(line)
     sweep_runs, lines = sweep(model, runs, best, frames, calib, tmp, args)
     summary += lines
     ann_runs, lines = ann_comparison(model, images, runs[best], tmp, args)
@@ -543,6 +582,7 @@ def measure(args, tmp: Path) -> int:
         "ceilings_flop_per_s": ceilings,
         "goals": {"speedup_vs_a": GOAL_SPEEDUP, "roofline_fraction": GOAL_ROOFLINE, "best": best, "met": goals},
         "skipped": skipped, "profiles": profiles,
+        "sparse": {"parity": parity, "threads": thread_rows, "rate_sweep": rate_rows, "crossover": crossover},
         "runs": list(runs.values()) + sweep_runs + ann_runs, "summary_lines": summary,
     }
     write_json_atomic(args.out, doc)

@@ -43,26 +43,66 @@ def _training_finished(run_dir: Path, epochs: int) -> bool:
     if not history.is_file() or not (run_dir / "best.pt").is_file():
         return False
     records = json.loads(history.read_text())
-    return bool(records) and records[-1]["epoch"] >= epochs
+    if not records or records[-1]["epoch"] < epochs:
+        return False
+    from edge_snn.training.checkpoint import load_checkpoint
+
+    # a run from before the binning was recorded cannot segment recordings: train it again
+    return bool(load_checkpoint(run_dir / "best.pt").get("data", {}).get("binning"))
+
+
+def error_map(label: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """RGB picture of where a prediction is wrong: red = wrong, light grey = right, dark grey = void (255)."""
+    out = np.full((*label.shape, 3), 225, dtype=np.uint8)
+    out[(pred != label) & (label != 255)] = (220, 30, 30)
+    out[label == 255] = (90, 90, 90)
+    return out
+
+
+def panel_picture(events: np.ndarray, label: np.ndarray, pred: np.ndarray, class_names, *,
+                  caption: str = "", min_height: int = 256) -> np.ndarray:
+    """One readable panel: events | ground truth | prediction | errors, titled, upscaled, with a class legend."""
+    from edge_snn.runtime.annotate import hstack, legend, text_bar, titled, upscale, vstack
+    from edge_snn.runtime.images import colorize, palette, to_rgb_preview
+
+    k = len(class_names)
+    wrong = float(((pred != label) & (label != 255)).sum()) / max(int((label != 255).sum()), 1)
+    parts = [titled(upscale(picture, min_height), title) for picture, title in (
+        (to_rgb_preview(events), "events (ON yellow, OFF blue)"), (colorize(label, k), "ground truth"),
+        (colorize(pred, k), "prediction"), (error_map(label, pred), f"errors: {wrong:.0%} of pixels"))]
+    body = hstack(parts + [legend(class_names, palette(k), height=parts[0].shape[0])])
+    return vstack([body, text_bar(caption, body.shape[1])]) if caption else body
 
 
 def write_panels(model, dataset, out_dir: Path, *, count: int = 4, encoding: str = "events") -> list[str]:
-    """PNG panels: input events | ground truth | prediction, one per held-out scene."""
-    from edge_snn.runtime.images import colorize, save_png, side_by_side, to_rgb_preview
+    """PNG panels of held-out scenes: events | ground truth | prediction | errors, with titles and a legend."""
+    from edge_snn.runtime.images import save_png
     from edge_snn.training.evaluate import predict_batch
 
+    names = list(getattr(dataset, "class_names", None) or [str(i) for i in range(model.num_classes)])
     paths = []
     for i in range(min(count, len(dataset))):
         x, label = dataset[i]
         logits = predict_batch(model, x[None], encoding=encoding, seed=i)
         pred = logits.argmax(1)[0].numpy()
-        k = model.num_classes
-        panel = side_by_side([to_rgb_preview(x.numpy()), colorize(label.numpy(), k), colorize(pred, k)])
-        big = np.kron(panel, np.ones((4, 4, 1), dtype=np.uint8))  # 4x nearest upscale, readable at 64x64
+        picture = panel_picture(x.numpy(), label.numpy(), pred, names,
+                                caption=f"held-out scene {i}: {x.shape[0]} event frames summed, "
+                                        f"{x.shape[-2]}x{x.shape[-1]} pixels")
         path = out_dir / f"panel_{i:02d}.png"
-        save_png(path, big)
+        save_png(path, picture)
         paths.append(str(path))
     return paths
+
+
+def run_recording_stage(out: Path) -> dict:
+    """A synthetic event recording (a scene continued over 8 windows) segmented into a video."""
+    from edge_snn.runtime.events.synthetic_demo import segment_synthetic_recording
+
+    result = segment_synthetic_recording(out / "time_major_T20.onnx", out / "recording", windows=8)
+    scores = result.get("scores", {})
+    _say(f"recording: {result['windows']} windows of {result['window_ms']:g} ms, mean latency "
+         f"{result['latency_ms']['mean']:.1f} ms, mIoU {scores.get('miou', float('nan')):.3f} -> {result['video']}")
+    return {k: result.get(k) for k in ("windows", "window_ms", "latency_ms", "video", "scores")}
 
 
 def run_int8_stage(ckpt: Path, out: Path) -> dict:
@@ -170,6 +210,7 @@ def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int 
         result = run_files(out / f"{name}.onnx", inputs, out / f"masks_{name}", progress=False)
         summary[f"run_{name}"] = result["latency_ms"]
         _say(f"ONNX Runtime {name}: {result['frames']} frames, mean latency {result['latency_ms']['mean']:.1f} ms -> {out / f'masks_{name}'}")
+    summary["recording"] = run_recording_stage(out)
 
     # 5. parity
     summary["parity"] = {}

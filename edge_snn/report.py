@@ -5,11 +5,14 @@ Reads what ``edge-snn bench --json`` writes (one run) and what
 and writes into ``out_dir``:
 
 ``latency_vs_T.png``      p50 latency per frame against timesteps, one line per series
-                          (backend + layout + precision); whiskers to p90; ANN twins dashed
+                          (backend + layout + precision); whiskers to p90; ANN twins dashed.
+                          When no series has two T values (a line would be one dot), it is
+                          ``latency_by_variant.png`` instead: one bar per run, whiskers to p90
 ``energy_per_frame.png``  per run: the 45 nm estimate for the SNN and its ANN twin, and the
                           measured energy above idle, side by side (log scale, mJ per image)
 ``spike_rates.png``       spike rate per layer (input first)
-``accuracy_vs_T.png``     only when runs carry ``accuracy`` (``{"miou": ...}``)
+``accuracy_vs_T.png``     only when runs carry ``accuracy`` (``{"miou": ...}``); with one T per
+                          series, ``accuracy_by_variant.png`` (bars) instead
 ``report.md``             tables of every run, the suite's summary lines, the plots
 
 Torch-free; matplotlib (the ``report`` extra) is imported only here, with the
@@ -88,10 +91,55 @@ def _measured_mj(run: dict) -> float | None:
     return None if joules is None else joules * 1e3
 
 
-def _plot_latency(plt, runs, path: Path) -> str | None:
+def _one_t_per_series(runs) -> bool:
+    """True when no series has runs at two different T: a plot against T would be dots in one column."""
+    seen: dict[str, set] = {}
+    for r in runs:
+        seen.setdefault(_series(r), set()).add(_steps(r))
+    return all(len(ts) < 2 for ts in seen.values())
+
+
+def _bar_label(run: dict) -> str:
+    m = run.get("model") or {}
+    parts = [run["name"]]
+    if run.get("kind") != "ann" and _steps(run):
+        parts.append(f"T={_steps(run)}")
+    return "\n".join(parts + [p for p in (m.get("layout"), m.get("precision")) if p])
+
+
+def _bars(plt, rows, values, errors, path: Path, *, ylabel: str, title: str) -> None:
+    """One bar per run, labelled with its name, T, layout and precision; value printed on each bar."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(rows) + 2), 4.8))
+    x = np.arange(len(rows))
+    colors = ["#9e9e9e" if r.get("kind") == "ann" else "#3b75af" for r in rows]
+    ax.bar(x, values, 0.6, yerr=errors, capsize=4, color=colors)
+    for xi, v in zip(x, values):  # the value inside the bar, clear of the whisker above it
+        ax.annotate(f"{v:.3g}", (xi, v), textcoords="offset points", xytext=(0, -12), ha="center", fontsize=8,
+                    color="white", fontweight="bold")
+    ax.set_xticks(x, [_bar_label(r) for r in rows], fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_ylim(0, max(values) * 1.2 if max(values) > 0 else 1)
+    _save(plt, fig, path)
+
+
+def _plot_latency(plt, runs, out: Path) -> tuple[str | None, str | None]:
     snn = [r for r in runs if _steps(r) and r.get("kind") != "ann"]
     if not snn:
-        return "no spiking runs with a timestep count"
+        return None, "no spiking runs with a timestep count"
+    if _one_t_per_series(snn):
+        rows = snn + [r for r in runs if r.get("kind") == "ann"]
+        p50 = [r["latency_ms"]["p50"] for r in rows]
+        p90 = [r["latency_ms"].get("p90", r["latency_ms"]["p50"]) for r in rows]
+        _bars(plt, rows, p50, [[0] * len(rows), [b - a for a, b in zip(p50, p90)]], out / "latency_by_variant.png",
+              ylabel="latency per frame, p50 [ms] (whisker: p90)",
+              title="Latency per frame, by variant" + (" (grey: ANN twin, one pass)"
+                                                       if any(r.get("kind") == "ann" for r in rows) else ""))
+        return "latency_by_variant.png", None
+    path = out / "latency_vs_T.png"
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for series in dict.fromkeys(_series(r) for r in snn):
         points = sorted((_steps(r), r["latency_ms"]["p50"], r["latency_ms"].get("p90", r["latency_ms"]["p50"]))
@@ -107,13 +155,14 @@ def _plot_latency(plt, runs, path: Path) -> str | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     _save(plt, fig, path)
-    return None
+    return path.name, None
 
 
-def _plot_energy(plt, runs, path: Path) -> str | None:
+def _plot_energy(plt, runs, out: Path) -> tuple[str | None, str | None]:
     rows = [r for r in runs if "snn_mj" in (r.get("energy_estimate") or {})]
     if not rows:
-        return "no run carries an energy estimate"
+        return None, "no run carries an energy estimate"
+    path = out / "energy_per_frame.png"
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rows) + 2), 4.5))
@@ -136,13 +185,14 @@ def _plot_energy(plt, runs, path: Path) -> str | None:
     ax.legend(fontsize=7)
     ax.grid(axis="y", alpha=0.3)
     _save(plt, fig, path)
-    return None
+    return path.name, None
 
 
-def _plot_spikes(plt, runs, path: Path) -> str | None:
+def _plot_spikes(plt, runs, out: Path) -> tuple[str | None, str | None]:
     rows = [r for r in runs if (r.get("spikes") or {}).get("layers")]
     if not rows:
-        return "no run carries spike rates"
+        return None, "no run carries spike rates"
+    path = out / "spike_rates.png"
     if len(rows) > 8:  # keep the plot readable: the runs at the largest T
         top = max(_steps(r) or 0 for r in rows)
         rows = [r for r in rows if (_steps(r) or 0) == top][:8]
@@ -158,14 +208,22 @@ def _plot_spikes(plt, runs, path: Path) -> str | None:
     ax.set_title("Spike rate per layer")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     _save(plt, fig, path)
-    return None
+    return path.name, None
 
 
-def _plot_accuracy(plt, runs, path: Path) -> str | None:
+def _plot_accuracy(plt, runs, out: Path) -> tuple[str | None, str | None]:
     rows = [r for r in runs if isinstance(r.get("accuracy"), dict) and r["accuracy"] and _steps(r)]
     if not rows:
-        return "no run carries accuracy (add 'accuracy': {'miou': ...} to a run)"
+        return None, "no run carries accuracy (add 'accuracy': {'miou': ...} to a run)"
+    if _one_t_per_series(rows):
+        metric = next(iter(rows[0]["accuracy"]))
+        rows = [r for r in rows if metric in r["accuracy"]]
+        _bars(plt, rows, [r["accuracy"][metric] for r in rows], None, out / "accuracy_by_variant.png",
+              ylabel=metric, title=f"{metric} per variant")
+        return "accuracy_by_variant.png", None
+    path = out / "accuracy_vs_T.png"
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for series in dict.fromkeys(_series(r) for r in rows):
         members = [r for r in rows if _series(r) == series]
@@ -178,9 +236,11 @@ def _plot_accuracy(plt, runs, path: Path) -> str | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     _save(plt, fig, path)
-    return None
+    return path.name, None
 
 
+# Each draws into the output folder and returns (file written, None) or (None, why not); the key names
+# the plot in report.md when it is skipped.
 PLOTS = {"latency_vs_T.png": _plot_latency, "energy_per_frame.png": _plot_energy,
          "spike_rates.png": _plot_spikes, "accuracy_vs_T.png": _plot_accuracy}
 
@@ -250,9 +310,9 @@ def make_report(result_files, out_dir) -> dict:
     plt = _pyplot()
     written, skipped = [], {}
     for name, draw in PLOTS.items():
-        why = draw(plt, runs, out / name)
-        if why is None:
-            written.append(name)
+        drawn, why = draw(plt, runs, out)
+        if drawn is not None:
+            written.append(drawn)
         else:
             skipped[name] = why
     markdown = out / "report.md"

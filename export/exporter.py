@@ -49,6 +49,7 @@ class ExportOptions:
     height: int | None = None
     width: int | None = None
     bn_beyond: str = "error"
+    dla: bool = False  # the DLA-resident form (export/dla.py): one frame per call, DLA-native layers only
     int8_form: str = "qdq"
 
 
@@ -85,9 +86,13 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
     width = options.width if options.width is not None else int(data.get("width", 64))
     model = model.eval()
     model.set_bn_beyond(options.bn_beyond)
-    weights = weights or _weights_for(model, options.int8_form)
-    g = GraphBuilder()
-    ops = OnnxOps(g, weights)
+    if options.dla:
+        from edge_snn.export.dla import spike_gains, validate_dla_export
+
+        validate_dla_export(model, options)
+    weights = weights or _weights_for(model, dla=options.dla, int8_form=options.int8_form)
+    g = GraphBuilder(spike_gains=spike_gains(model.lif.threshold) if options.dla else ())
+    ops = OnnxOps(g, weights, dla=options.dla)
     T, B = options.timesteps, options.batch
     input_shape = (T, B, model.in_channels, height, width)
     g.add_input(C.INPUT, input_shape)
@@ -99,14 +104,15 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
     step = Sym(g, C.STATE_IN + C.STEP, (1,), INT64)
     tensors = {name: Sym(g, C.STATE_IN + name, shape) for name, shape in spec.items()}
     with torch.no_grad():
-        logits, tensors, done = model.unroll(ops, x, tensors, step, options.layout)
+        logits, tensors, done = model.unroll(ops, x, tensors, 0 if options.dla else step, options.layout)
     g.add_output(logits, C.LOGITS)
-    g.add_output(done, C.STATE_OUT + C.STEP)
+    g.add_output(step + done if options.dla else done, C.STATE_OUT + C.STEP)  # DLA: the only INT64 node
     for name in spec:
         g.add_output(tensors[name], C.STATE_OUT + name)
-    counts = [ops.spike_counts[name] for name in model.spiking_layers]
-    unsqueezed = [g.node("Unsqueeze", [c.name, g.const([0], np.int64)])[0] for c in counts]
-    g.add_output(Sym(g, g.node("Concat", unsqueezed, axis=0)[0], (len(counts),)), C.SPIKE_COUNTS)
+    if not options.dla:  # the DLA form drops spike counts (no DLA-native exact reduction)
+        counts = [ops.spike_counts[name] for name in model.spiking_layers]
+        unsqueezed = [g.node("Unsqueeze", [c.name, g.const([0], np.int64)])[0] for c in counts]
+        g.add_output(Sym(g, g.node("Concat", unsqueezed, axis=0)[0], (len(counts),)), C.SPIKE_COUNTS)
 
     encoding = data.get("encoding", "poisson")
     contract = C.ModelContract(
@@ -117,7 +123,8 @@ def build_graph(model, ckpt: dict, options: ExportOptions, *, weights=None, sha2
         leak=model.lif.leak, threshold=model.lif.threshold,
         state=tuple(C.StateTensor(C.STEP, (1,), "int64") for _ in [0]) + tuple(C.StateTensor(n, s) for n, s in spec.items()),
         spike_layers=tuple(model.spiking_layers), precision=weights.precision, checkpoint_sha256=sha256,
-        layers=tuple(model.conv_layers(height, width)),
+        layers=tuple(model.conv_layers(height, width)), binning=data.get("binning"),
+        form=C.FORM_DLA if options.dla else C.FORM_STANDARD,
     )
     graph = helper.make_graph(g.nodes, f"{model.arch}_{options.layout}_T{T}", g.inputs, g.outputs, g.initializers)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="edge-snn",
@@ -150,17 +157,30 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     check_output_file(output, "--output")
     ckpt = open_checkpoint(checkpoint)
     model = model if model is not None else ckpt.model()
-    proto, _ = build_graph(model, ckpt.raw, options, weights=_weights_for(model, options.int8_form),
-                           sha256=file_sha256(checkpoint))
+    weights = _weights_for(model, dla=options.dla, int8_form=options.int8_form)
+    proto, _ = build_graph(model, ckpt.raw, options, weights=weights, sha256=file_sha256(checkpoint))
     check_graph(proto)
+    summary = {"path": str(output), "nodes": len(proto.graph.node), "layout": options.layout,
+               "timesteps": options.timesteps, "form": C.FORM_DLA if options.dla else C.FORM_STANDARD}
+    if options.dla and getattr(model, "quantized", False):
+        from edge_snn.export.dla import write_calibration_cache
+
+        summary.update(write_calibration_cache(proto, weights, output))
     save_onnx_atomic(proto, output)
-    return {"path": str(output), "nodes": len(proto.graph.node), "bytes": Path(output).stat().st_size,
-            "layout": options.layout, "timesteps": options.timesteps}
+    summary["bytes"] = Path(output).stat().st_size
+    return summary
 
 
-def _weights_for(model, int8_form: str = "qdq"):
-    """Float weights, or INT8 weights in ``int8_form`` (qdq or integer) for a Brevitas-quantized model."""
+def _weights_for(model, *, dla: bool = False, int8_form: str = "qdq"):
+    """Float weights, or INT8 weights for a Brevitas-quantized model: implicit for the DLA form, else ``int8_form``."""
     names = {m: n for n, m in model.named_modules()}
+    if dla and int8_form != "qdq":
+        raise UserError(f"--dla and --int8-form {int8_form} do not go together: the DLA form is TensorRT's; "
+                        "drop --int8-form (or --dla for an ONNX Runtime CPU model)")
+    if getattr(model, "quantized", False) and dla:
+        from edge_snn.export.dla import DlaInt8Weights
+
+        return DlaInt8Weights(names)
     if getattr(model, "quantized", False) or int8_form != "qdq":
         return int8_weights(model, names, int8_form)
     return FloatWeights(names)

@@ -11,6 +11,18 @@ PyTorch reference runs, not from a second description of the network.
 Weights become initializers once per module, whatever the number of
 timesteps; node and tensor names are deterministic (spike tensors are named by
 :func:`edge_snn.runtime.contract.spike_tensor_name`).
+
+The **DLA form** (``OnnxOps(..., dla=True)`` on a ``GraphBuilder(spike_gains=...)``,
+``edge-snn export --dla``) is another driver of the same body, whose spiking
+part uses only layers NVIDIA's DLA matrix lists as native: the step counter is
+a Python int (the graph runs one whole frame from step 0), so each step's BNTT
+scale and shift are constants (Scale layer, no Gather, no INT64); a step's
+input is a channel Slice of the input folded to ``[1, T*C, H, W]``; the
+threshold is ``Clip((U - theta) * g1 * g2, 0, 1)`` instead of Greater+Cast
+(exact for every representable U, see :func:`edge_snn.export.dla.spike_gains`);
+spike counts are dropped (no ReduceSum); tensors are named by renaming their
+producer's output instead of through Identity; the mean over steps is a
+multiplication by 1/T.
 """
 
 from __future__ import annotations
@@ -27,7 +39,9 @@ FLOAT, INT64 = TensorProto.FLOAT, TensorProto.INT64
 class GraphBuilder:
     """Nodes, initializers and I/O of one graph, with unique deterministic names."""
 
-    def __init__(self):
+    def __init__(self, *, spike_gains: tuple[float, ...] = ()):
+        self.spike_gains = tuple(spike_gains)  # non-empty: the DLA form of the threshold (Sym.fire)
+        self.renamed: dict[str, str] = {}
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
@@ -62,11 +76,34 @@ class GraphBuilder:
     def add_input(self, name: str, shape, elem=FLOAT) -> None:
         self.inputs.append(helper.make_tensor_value_info(name, elem, list(shape)))
 
+    def rename_tensor(self, old: str, new: str) -> None:
+        """Give the tensor ``old`` (a node output) the name ``new``, in its producer and every consumer."""
+        for node in self.nodes:
+            for field in (node.output, node.input):
+                for i, value in enumerate(field):
+                    if value == old:
+                        field[i] = new
+        self.renamed[old] = new
+
+    def resolve(self, name: str) -> str:
+        """The current name of a tensor that may have been renamed since."""
+        while name in self.renamed:
+            name = self.renamed[name]
+        return name
+
+    def _produced(self, name: str) -> bool:
+        return any(name in node.output for node in self.nodes)
+
     def add_output(self, sym: Sym, name: str) -> None:
-        """Expose ``sym`` as graph output ``name`` (through Identity when it has another name)."""
-        source = sym.name
+        """Expose ``sym`` as graph output ``name``: through Identity when it has another name, or, in the
+        DLA form (Identity is not a DLA layer), by renaming its producer's output."""
+        source = self.resolve(sym.name)
+        taken = {o.name for o in self.outputs}
         if source != name:
-            self.node("Identity", [source], name=name)
+            if self.spike_gains and self._produced(source) and source not in taken:
+                self.rename_tensor(source, name)
+            else:
+                self.node("Identity", [source], name=name)
         self.outputs.append(helper.make_tensor_value_info(name, sym.elem, list(sym.shape)))
 
 
@@ -105,9 +142,20 @@ class Sym:
         return self
 
     def fire(self, threshold: float) -> Sym:
-        """Spikes ``1[U > theta]`` as float32 (Greater then Cast)."""
-        above = self.g.node("Greater", [self.name, self.g.const(threshold)])[0]
-        return Sym(self.g, self.g.node("Cast", [above], to=FLOAT)[0], self.shape)
+        """Spikes ``1[U > theta]`` as float32: Greater then Cast, or in the DLA form ``Clip((U - theta) * g, 0, 1)``.
+
+        The DLA form multiplies by the powers of two ``g.spike_gains`` (their product g = 2 / ulp(theta)
+        in the finest precision, each factor finite in FP16), so every U > theta gives at least 2 before
+        the clip and every U <= theta at most 0: the same 0/1 as the comparison.
+        """
+        if not self.g.spike_gains:
+            above = self.g.node("Greater", [self.name, self.g.const(threshold)])[0]
+            return Sym(self.g, self.g.node("Cast", [above], to=FLOAT)[0], self.shape)
+        scaled = self - threshold
+        for gain in self.g.spike_gains:
+            scaled = scaled * np.float32(gain)
+        out = self.g.node("Clip", [scaled.name, self.g.const(np.float32(0)), self.g.const(np.float32(1))])[0]
+        return Sym(self.g, out, self.shape)
 
     def rename(self, name: str) -> Sym:
         return Sym(self.g, self.g.node("Identity", [self.name], name=self.g.fresh(name))[0], self.shape, self.elem)
@@ -120,15 +168,24 @@ class OnnxOps:
     with DequantizeLinear for quantized modules): see :mod:`edge_snn.export.weights`.
     """
 
-    def __init__(self, graph: GraphBuilder, weights):
+    def __init__(self, graph: GraphBuilder, weights, *, dla: bool = False):
         self.g = graph
         self.weights = weights
+        self.dla = dla  # the DLA form (module docstring): steps are Python ints, one frame per call
         self.spike_counts: dict[str, Sym] = {}
         self.spike_tensors: dict[str, list[str]] = {}
         self._bn_tables: dict[int, tuple[str, str]] = {}
+        self._folded_input: Sym | None = None
 
     # --- time ------------------------------------------------------------
     def select_step(self, x_seq: Sym, t: int) -> Sym:
+        if self.dla:  # [T, 1, C, H, W] -> [1, T*C, H, W] once, then a channel Slice per step (no Gather)
+            steps, batch, channels = x_seq.shape[:3]
+            if self._folded_input is None:
+                self._folded_input = self._reshape(x_seq, (batch, steps * channels, *x_seq.shape[3:]))
+            out = self.g.node("Slice", [self._folded_input.name, self.g.const([t * channels], np.int64),
+                                        self.g.const([(t + 1) * channels], np.int64), self.g.const([1], np.int64)])[0]
+            return Sym(self.g, out, (batch, channels, *x_seq.shape[3:]))
         out = self.g.node("Gather", [x_seq.name, self.g.const(t, np.int64)], axis=0)[0]
         return Sym(self.g, out, x_seq.shape[1:])
 
@@ -144,7 +201,17 @@ class OnnxOps:
         return self.weights.conv(self.g, x, module)
 
     def norm(self, x: Sym, bn, step: Sym, steps: int) -> Sym:
-        """Per-timestep affine ``x * scale[t] + shift[t]`` from the folded BNTT tables."""
+        """Per-timestep affine ``x * scale[t] + shift[t]`` from the folded BNTT tables.
+
+        DLA form: ``step`` is an int, so the set is chosen here (``bn_index``, the same rule as the
+        PyTorch BNTT) and its scale and shift are ``[1, C, 1, 1]`` constants (a Scale layer).
+        """
+        if self.dla:
+            from edge_snn.models.bntt import bn_index
+
+            scale, shift = (t.numpy().astype(np.float32) for t in bn.folded())
+            t = bn_index(int(step), bn.timesteps, bn.beyond)
+            return x * scale[t].reshape(1, -1, 1, 1) + shift[t].reshape(1, -1, 1, 1)
         key = id(bn)
         if key not in self._bn_tables:
             scale, shift = (t.numpy().astype(np.float32) for t in bn.folded())
@@ -172,6 +239,12 @@ class OnnxOps:
         from edge_snn.neuron import lif_step
 
         names = self.spike_tensors.setdefault(name, [])
+        if self.dla:  # time-major only; spikes named by renaming the Clip's output; no spike count
+            spikes, membrane = lif_step(current, membrane, params)
+            self.g.rename_tensor(spikes.name, spike_tensor_name(name, len(names)))
+            spikes = Sym(self.g, spike_tensor_name(name, len(names)), spikes.shape)
+            names.append(spikes.name)
+            return spikes, membrane
         if steps == 1:  # time-major: one named spike tensor per step of the call
             spikes, membrane = lif_step(current, membrane, params)
             spikes = spikes.rename(spike_tensor_name(name, len(names)))
@@ -223,5 +296,7 @@ class OnnxOps:
         return Sym(self.g, out, seq.shape[1:])
 
     def mean_over_steps(self, acc: Sym, steps_done: Sym) -> Sym:
+        if isinstance(steps_done, int):  # DLA form: T is known, multiply by 1/T (a Scale layer; Div is not native)
+            return acc * np.float32(1.0 / steps_done)
         denom = self.g.node("Cast", [steps_done.name], to=FLOAT)[0]
         return Sym(self.g, self.g.node("Div", [acc.name, denom])[0], acc.shape)

@@ -20,16 +20,21 @@ from edge_snn.export.graph import GraphBuilder, Sym
 from edge_snn.export.weights import FloatWeights
 
 
+def brevitas_weight(module) -> tuple[np.ndarray, np.ndarray, int]:
+    """(INT8 weight integers, their float32 scale, the output-channel axis: 0 Conv, 1 ConvTranspose)."""
+    with torch.no_grad():
+        qw = module.quant_weight()
+        integers = qw.int().numpy().astype(np.int8)
+        scale = qw.scale.detach().numpy().astype(np.float32)
+    return integers, scale, 1 if isinstance(module, nn.ConvTranspose2d) else 0
+
+
 class QdqWeights(FloatWeights):
     precision = "int8-qdq"
 
     def weight_inputs(self, g: GraphBuilder, module) -> list[str]:
         name = self.names.get(module, "conv")
-        with torch.no_grad():
-            qw = module.quant_weight()
-            integers = qw.int().numpy().astype(np.int8)
-            scale = qw.scale.detach().numpy().astype(np.float32)
-        axis = 1 if isinstance(module, nn.ConvTranspose2d) else 0
+        integers, scale, axis = brevitas_weight(module)
         scale = scale.reshape(-1) if scale.size > 1 else scale.reshape(())
         w_int = g.initializer(integers, f"{name}.weight_int8")
         w_scale = g.initializer(scale, f"{name}.weight_scale")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from edge_snn.errors import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: optional edge_snn.binning (how event frames are made); 1 still reads
 PREFIX = "edge_snn."
 INPUT = "input"
 LOGITS = "logits"
@@ -33,6 +33,9 @@ SPIKE_COUNTS = "spike_counts"
 STATE_IN = "state_in."
 STATE_OUT = "state_out."
 STEP = "step"
+#: ``form`` metadata: the standard graph, or the DLA-resident one (``edge-snn export --dla``: one whole
+#: frame per call from step 0, DLA-native layers only, no ``spike_counts`` output; the spike tensors remain).
+FORM_STANDARD, FORM_DLA = "standard", "dla"
 
 
 def state_inputs(outputs: dict) -> dict:
@@ -84,6 +87,8 @@ class ModelContract:
     precision: str
     checkpoint_sha256: str
     layers: tuple[dict, ...] = ()
+    form: str = FORM_STANDARD
+    binning: dict | None = None  # BinningSpec.to_dict() of an event model (edge_snn.runtime.events.binning)
 
     @property
     def batch(self) -> int:
@@ -129,7 +134,10 @@ class ModelContract:
             "precision": self.precision,
             "checkpoint_sha256": self.checkpoint_sha256,
             "layers": json.dumps(list(self.layers)),
+            "form": self.form,
         }
+        if self.binning is not None:
+            values["binning"] = json.dumps(self.binning)
         return {PREFIX + k: v for k, v in values.items()}
 
 
@@ -167,6 +175,8 @@ def read_contract(metadata: dict[str, str], *, source: str = "model") -> ModelCo
             precision=get("precision"),
             checkpoint_sha256=get("checkpoint_sha256"),
             layers=tuple(json.loads(metadata.get(PREFIX + "layers", "[]"))),
+            form=metadata.get(PREFIX + "form", FORM_STANDARD),
+            binning=json.loads(metadata[PREFIX + "binning"]) if PREFIX + "binning" in metadata else None,
         )
     except ContractError:
         raise
@@ -234,6 +244,11 @@ def _check_values(c: ModelContract, source: str) -> None:
         _check_shape(s.shape, source, f"state {s.name!r}", s.dtype)
     if not c.spike_layers or not all(isinstance(n, str) and n for n in c.spike_layers):
         raise _damaged(source, f"spike layers {list(c.spike_layers)}")
+    if c.form not in (FORM_STANDARD, FORM_DLA):
+        raise _damaged(source, f"form {c.form!r} (known: {FORM_STANDARD}, {FORM_DLA})")
+    if c.form == FORM_DLA and (c.timesteps != c.timesteps_trained or c.bn_beyond == "last"):
+        raise _damaged(source, f"a DLA-form graph runs whole frames (T {c.timesteps} must equal timesteps_trained "
+                               f"{c.timesteps_trained}, bn_beyond error or cycle, not {c.bn_beyond})")
     for row in c.layers:
         if not isinstance(row, dict) or not isinstance(row.get("name"), str) or not all(
                 isint(row.get(k)) and row[k] >= 0 for k in LAYER_INT_KEYS):
@@ -289,7 +304,8 @@ def check_against_graph(c: ModelContract, graph: GraphIO, source: str) -> None:
     if extra_state:
         raise mismatch(f"graph state output(s) {extra_state[:3]} are not in the metadata's state")
     want(graph.outputs, LOGITS, (c.batch, c.num_classes, c.height, c.width), "float32", "output")
-    want(graph.outputs, SPIKE_COUNTS, (len(c.spike_layers),), "float32", "output")
+    if c.form != FORM_DLA:  # the DLA form has no spike counts
+        want(graph.outputs, SPIKE_COUNTS, (len(c.spike_layers),), "float32", "output")
     if graph.values is not None:
         steps = range(c.timesteps) if c.layout == "time-major" else [None]
         missing = [spike_tensor_name(layer, t) for layer in c.spike_layers for t in steps

@@ -59,6 +59,13 @@ class Session:
             runner_options["providers"] = providers
         self.runner = runner or make_runner(self.path, backend, **runner_options)
         self.runner.activate()
+        describe = getattr(self.runner, "graph_io", None)  # a backend that reads its own tensors (an engine)
+        if describe is not None:
+            try:
+                C.check_against_graph(self.contract, describe(), self.path)
+            except BaseException:
+                self.runner.deactivate()
+                raise
 
     def close(self) -> None:
         self.runner.deactivate()
@@ -100,7 +107,7 @@ class Session:
         outputs, _, calls = self.run_encoded(spikes)
         latency = (time.perf_counter() - start) * 1e3
         logits = outputs[C.LOGITS]
-        counts = dict(zip(self.contract.spike_layers, (float(v) for v in outputs[C.SPIKE_COUNTS])))
+        counts = dict(zip(self.contract.spike_layers, (float(v) for v in outputs.get(C.SPIKE_COUNTS, ()))))
         return FrameResult(logits, logits.argmax(1), counts, latency, calls)
 
     def stream(self) -> Stream:

@@ -79,9 +79,11 @@ def run_steps(runner, contract: C.ModelContract, steps: np.ndarray, state=None, 
         if extra_inputs is not None:
             feed.update(extra_inputs(call, lo, hi))
         outputs, state = runner.step(feed, state)
-        counts += outputs[C.SPIKE_COUNTS]
+        if C.SPIKE_COUNTS in outputs:  # absent in the DLA form (contract.form "dla")
+            counts += outputs[C.SPIKE_COUNTS]
         if on_call is not None:
             on_call(call, lo, outputs)
     outputs = dict(outputs)
-    outputs[C.SPIKE_COUNTS] = counts
+    if C.SPIKE_COUNTS in outputs:
+        outputs[C.SPIKE_COUNTS] = counts
     return StepsResult(outputs, state, n // T)

@@ -393,14 +393,15 @@ def _check_dla(g: Graph, precision: str, core: int, strict: bool, add: Add) -> t
         add(Finding(level, "dla-precision", f"DLA runs FP16 or INT8 only; at precision {precision} every layer runs "
                     "on the GPU: use --precision fp16 or int8"))
         return ()
-    fallbacks = dla_mod.dla_fallbacks(g, precision)
-    groups: dict[tuple[str, str, str], list[str]] = {}
-    for fb in fallbacks:
-        groups.setdefault((fb.op_type, fb.reason, fb.hint), []).append(fb.node)
-    for (op, reason, hint), nodes in groups.items():
-        more = f" (also {', '.join(nodes[1:4])}{', ...' if len(nodes) > 4 else ''})" if len(nodes) > 1 else ""
-        add(Finding(level, "dla-fallback", f"{len(nodes)} {op} node(s) would run on the GPU{more}: {reason}. "
-                    f"Fix: {hint}", nodes[0]))
+    fallbacks, unconfirmed = dla_mod.dla_placement(g, precision)
+    for code, found, what in (("dla-fallback", fallbacks, "would run on the GPU"),
+                              ("dla-unconfirmed", unconfirmed, "may or may not run on the DLA with TensorRT 10.3")):
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for fb in found:
+            groups.setdefault((fb.op_type, fb.reason, fb.hint), []).append(fb.node)
+        for (op, reason, hint), nodes in groups.items():
+            more = f" (also {', '.join(nodes[1:4])}{', ...' if len(nodes) > 4 else ''})" if len(nodes) > 1 else ""
+            add(Finding(level, code, f"{len(nodes)} {op} node(s) {what}{more}: {reason}. Fix: {hint}", nodes[0]))
     counts: dict[str, int] = {}
     for fb in fallbacks:
         counts[fb.op_type] = counts.get(fb.op_type, 0) + 1
@@ -410,7 +411,11 @@ def _check_dla(g: Graph, precision: str, core: int, strict: bool, add: Add) -> t
         add(Finding(level, "dla-summary",
                     f"{len(fallbacks)} of {total} nodes would fall back from DLA core {core} to the GPU ({by_op}); "
                     "each DLA<->GPU boundary adds a copy and a new DLA loadable (at most 16 per core): build with "
-                    "--allowGPUFallback, or keep the whole graph on the GPU"))
+                    "--allowGPUFallback, or keep the whole graph on the GPU"
+                    + (f"; the placement of {len(unconfirmed)} more is unconfirmed" if unconfirmed else "")))
+    elif unconfirmed:
+        add(Finding(level, "dla-summary", f"no node is predicted to fall back from DLA core {core}, but the placement "
+                    f"of {len(unconfirmed)} of {total} nodes is unconfirmed for TensorRT 10.3 (see dla-unconfirmed)"))
     else:
         add(Finding("info", "dla-summary", f"all {total} nodes look DLA-able on core {core} (static estimate: confirm "
                     "with trtexec --useDLACore and --verbose on the device)"))

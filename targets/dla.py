@@ -5,9 +5,12 @@ TensorRT places every layer it can on the DLA core it was asked for and, with
 copy and a separate DLA loadable (16 per core at most), so a spiking graph
 whose neurons fall back after every convolution gains little from the DLA.
 This module predicts the fallbacks from the ONNX graph alone, using the layer
-list and limits in ``data/dla_ops.json``:
+list and limits in ``data/dla_ops.json``, which follows NVIDIA's Orin DLA
+operator support matrix (Deep-Learning-Accelerator-SW ``operators/README.md``):
 
-- ops the DLA has no layer for (Gather, Cast, ReduceSum, ...);
+- ops the matrix lists as "Reconstruction" (Gather, ReduceSum, Identity, ...)
+  or "See RFE" (not exposed through TensorRT: Flatten, Squeeze, Unsqueeze,
+  Cast, Mod, ...), and ops it does not list;
 - integer or bool data tensors (DLA computes FP16/INT8 only; the int64 step
   counter and everything it touches);
 - native layers outside their limits (kernel, stride, dilation, padding, channel
@@ -16,8 +19,11 @@ list and limits in ``data/dla_ops.json``:
   output cast right away;
 - Resize modes other than nearest with integer scales or half-pixel bilinear.
 
-It is a static prediction; ``trtexec --useDLACore=N --allowGPUFallback
---verbose`` prints the real placement.
+Ops where the matrix (written for TensorRT 8.5/8.6) and the current developer
+guide disagree (Min, Div, Pow, the INT8 comparisons Greater/Less, Q/DQ) are
+*unconfirmed* for TensorRT 10.3: reported as their own warning, never as
+DLA-able. It is a static prediction; ``trtexec --useDLACore=N
+--allowGPUFallback --verbose`` prints the real placement.
 """
 
 from __future__ import annotations
@@ -47,6 +53,11 @@ class Fallback:
 
 def dla_fallbacks(g: Graph, precision: str) -> list[Fallback]:
     """Every node of ``g`` predicted to fall back from DLA to GPU at ``precision`` ("fp16" or "int8")."""
+    return dla_placement(g, precision)[0]
+
+
+def dla_placement(g: Graph, precision: str) -> tuple[list[Fallback], list[Fallback]]:
+    """(nodes predicted to fall back to the GPU, nodes whose DLA placement in TensorRT 10.3 is unconfirmed)."""
     table = dla_data()
     layers: dict[str, dict[str, Any]] = table["layers"]
     hints: dict[str, str] = table["hints"]
@@ -61,6 +72,7 @@ def dla_fallbacks(g: Graph, precision: str) -> list[Fallback]:
             if reason is None:
                 riding_casts.update(id(c) for c in g.consumers.get(node.output[0], []))
     out: list[Fallback] = []
+    unconfirmed: list[Fallback] = []
     for node in g.nodes:
         op = node.op_type
         layer = layers.get(op)
@@ -71,9 +83,16 @@ def dla_fallbacks(g: Graph, precision: str) -> list[Fallback]:
             reason = comparison_reason[id(node)]
             if reason:
                 out.append(Fallback(g.label(node), op, reason, hints["Greater"].format(op=op)))
+            elif layer and layer.get("unconfirmed"):
+                unconfirmed.append(Fallback(g.label(node), op, layer["note"],
+                                            hints["unconfirmed"].format(op=op, note=layer["note"])))
             continue
         if layer is None:
             out.append(Fallback(g.label(node), op, f"the DLA has no layer for {op}", _op_hint(hints, op)))
+            continue
+        if status == "fallback":
+            hint = hints[op].format(op=op) if op in hints else hints["fallback"].format(op=op, why=layer["why"])
+            out.append(Fallback(g.label(node), op, layer["why"], hint))
             continue
         int_type = _integer_type(g, node)
         if int_type:
@@ -82,7 +101,10 @@ def dla_fallbacks(g: Graph, precision: str) -> list[Fallback]:
         reason, hint = _layer_reason(g, node, layer, hints, max_dim)
         if reason:
             out.append(Fallback(g.label(node), op, reason, hint))
-    return out
+        elif status == "unconfirmed":
+            unconfirmed.append(Fallback(g.label(node), op, layer["note"],
+                                        hints["unconfirmed"].format(op=op, note=layer["note"])))
+    return out, unconfirmed
 
 
 def _op_hint(hints: dict[str, str], op: str) -> str:

@@ -68,14 +68,21 @@ class Dla:
 
     Throughput is per core: a TensorRT engine built with ``--useDLACore=N``
     uses exactly one core. DLA has no FP32 (TensorRT runs DLA in FP16 or INT8).
+    ``fp16_dense_tflops_per_core`` is None where NVIDIA publishes no DLA FP16
+    rate (Orin: its DLA traded FP16 convolution rate for 9x INT8 over Xavier,
+    DLA-SW FAQ, so FP16 is *not* INT8 / 2).
     """
 
     cores: int
     int8_dense_tops_per_core: float = 0.0
-    fp16_dense_tflops_per_core: float = 0.0
+    fp16_dense_tflops_per_core: float | None = None
 
     def ops_per_s(self, precision: str) -> float:
-        """Peak operations/s of one core at ``precision``; 0 for FP32."""
+        """Peak operations/s of one core at ``precision``; 0 for FP32; UserError for an unpublished FP16 rate."""
+        if precision == "fp16" and self.fp16_dense_tflops_per_core is None:
+            raise UserError("NVIDIA publishes no DLA FP16 peak for this target (Orin's DLA trades FP16 rate for "
+                            "INT8, so it is not half the INT8 rate): estimate --precision int8, or put a measured "
+                            "fp16_dense_tflops_per_core in your own profile")
         tera = {"int8": self.int8_dense_tops_per_core, "fp16": self.fp16_dense_tflops_per_core, "fp32": 0.0}
         return tera[precision] * 1e12
 
@@ -307,6 +314,7 @@ def _dla(t: dict[str, Any] | None, f: _Fields) -> Dla:
         raise f.fail("dla.cores", f"must be >= 0, got {cores}")
     if cores == 0:
         return Dla(cores=0)
+    fp16 = f.number(t, "fp16_dense_tflops_per_core", prefix="dla.") if "fp16_dense_tflops_per_core" in t else None
     return Dla(cores=cores,
                int8_dense_tops_per_core=f.number(t, "int8_dense_tops_per_core", prefix="dla."),
-               fp16_dense_tflops_per_core=f.number(t, "fp16_dense_tflops_per_core", prefix="dla."))
+               fp16_dense_tflops_per_core=fp16)

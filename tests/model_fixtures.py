@@ -8,19 +8,11 @@ from __future__ import annotations
 import torch
 
 from edge_snn.models import build_model
+from edge_snn.models.randomized import randomized
 from edge_snn.training.checkpoint import save_checkpoint
 from edge_snn.training.config import TrainConfig
 
-
-def randomized(model, seed: int = 0):
-    """BN statistics and scales that make every layer fire sometimes (fresh init barely fires)."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) * 0.4 - 0.2)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) * 2.5 + 0.5)
-    return model.eval()
+__all__ = ["randomized", "write_small_checkpoint"]
 
 
 def write_small_checkpoint(path, *, arch="dl-vgg9", timesteps=6, height=24, width=32, dataset="synthetic-events",

@@ -76,3 +76,17 @@ def test_cli_report(results, tmp_path):
     done = CliRunner().invoke(app, ["report", str(results[0]), str(results[1]), "-o", str(tmp_path / "r")])
     assert done.exit_code == 0, done.output
     assert "report.md" in done.output and (tmp_path / "r" / "spike_rates.png").is_file()
+
+
+def test_one_t_per_series_gives_bar_charts_of_variants(tmp_path):
+    """The demo's bench: every graph at T=20, so a plot against T would be one column of dots."""
+    runs = [run("time-major T=20", "ort time-major", 20, 30.0, accuracy=0.61),
+            run("layer-major T=20", "ort layer-major", 20, 21.0, accuracy=0.61),
+            run("int8 T=20", "ort int8", 20, 44.0, accuracy=0.62)]
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps({"runs": runs}))
+    written = make_report([path], tmp_path / "out")
+    names = sorted(p.split("/")[-1] for p in written["plots"])
+    assert names == ["accuracy_by_variant.png", "energy_per_frame.png", "latency_by_variant.png", "spike_rates.png"]
+    assert not (tmp_path / "out" / "latency_vs_T.png").exists()
+    assert "![latency_by_variant.png](latency_by_variant.png)" in (tmp_path / "out" / "report.md").read_text()

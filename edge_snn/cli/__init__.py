@@ -43,7 +43,7 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     """Import the command modules; each adds its commands to ``app``."""
-    from edge_snn.cli import bench_cmds, build_cmds, convert_cmds, core_cmds, deploy_cmds, import_cmds, quantize_cmds, target_cmds  # noqa: F401
+    from edge_snn.cli import bench_cmds, build_cmds, convert_cmds, core_cmds, deploy_cmds, doctor_cmds, import_cmds, quantize_cmds, selftest_cmds, target_cmds  # noqa: F401
 
 
 _register_commands()

@@ -21,6 +21,7 @@ def export(
     height: Annotated[Optional[int], typer.Option(help="Input height (default: the training size).")] = None,
     width: Annotated[Optional[int], typer.Option(help="Input width (default: the training size).")] = None,
     bn_beyond: Annotated[str, typer.Option(help="Steps past the trained T: error, last or cycle (see docs/onnx-contract.md).")] = "error",
+    dla: Annotated[bool, typer.Option("--dla", help="DLA-resident form: one frame per call, DLA-native layers only, no spike counts; a quantized checkpoint also gets MODEL.calib.cache (docs/dla.md).")] = False,
     int8_form: Annotated[str, typer.Option(help="Quantized checkpoints: qdq (TensorRT) or integer (ONNX Runtime CPU integer kernels).")] = "qdq",
 ) -> None:
     """Export an ONNX graph whose membrane state is an explicit input and output."""
@@ -34,10 +35,13 @@ def export(
         checkpoint = default_checkpoint()
         typer.echo(f"exporting {checkpoint} (the best checkpoint of the last `edge-snn train`)")
     summary = export_checkpoint(checkpoint, output, ExportOptions(
-        timesteps=timesteps, layout=layout, batch=batch, height=height, width=width, bn_beyond=bn_beyond,
+        timesteps=timesteps, layout=layout, batch=batch, height=height, width=width, bn_beyond=bn_beyond, dla=dla,
         int8_form=int8_form))
     typer.echo(f"wrote {summary['path']}: {summary['layout']}, T={summary['timesteps']}, "
-               f"{summary['nodes']} nodes, {summary['bytes'] / 1e6:.2f} MB")
+               f"{summary['nodes']} nodes, {summary['bytes'] / 1e6:.2f} MB"
+               + (f", form {summary['form']}" if dla else "")
+               + (f"; INT8 scales of {summary['int8_tensors']} tensors in {summary['calibration_cache']}"
+                  if "calibration_cache" in summary else ""))
 
 
 @app.command()
@@ -50,8 +54,21 @@ def run(
     seed: SeedOpt = 0,
     resize: ResizeOpt = False,
     quiet: QuietOpt = False,
+    window_ms: Annotated[Optional[float], typer.Option("--window-ms", help="Recording: window length in ms (default: the model's, from its binning).")] = None,
+    start: Annotated[float, typer.Option(help="Recording: start this many seconds after its first event.")] = 0.0,
+    duration: Annotated[Optional[float], typer.Option(help="Recording: run this many seconds (default: to the end).")] = None,
+    carry_state: Annotated[bool, typer.Option("--carry-state", help="Recording: stream the membrane across windows (models exported with --bn-beyond last|cycle).")] = False,
+    crop: Annotated[Optional[str], typer.Option(help="Recording: take the model's sensor size out of a larger sensor at TOP,LEFT (or 'center').")] = None,
+    video: Annotated[str, typer.Option(help="Recording: overlay video format: auto (mp4 if available, else gif), mp4, gif or none.")] = "auto",
 ) -> None:
-    """Segment images or event frames with an exported model (no torch needed)."""
+    """Segment images, event frames or an event recording with an exported model (no torch needed)."""
+    from edge_snn.runtime.events.readers import is_recording
+
+    if is_recording(input):
+        _run_recording(model, input, out, backend=backend, providers=providers, resize=resize, quiet=quiet,
+                       window_ms=window_ms, start=start, duration=duration, carry_state=carry_state, crop=crop,
+                       video=video)
+        return
     from edge_snn.runtime.batch_run import run_files
 
     summary = run_files(model, input, out, backend=backend, providers=provider_list(providers),
@@ -67,6 +84,23 @@ def run(
         typer.echo(f"{summary['failed']} of {summary['failed'] + summary['frames']} inputs failed (listed above and "
                    f"in {out / 'run.json'})", err=True)
         raise typer.Exit(1)
+
+
+def _run_recording(model, recording, out, *, backend, providers, resize, quiet, window_ms, start, duration,
+                   carry_state, crop, video) -> None:
+    from edge_snn.runtime.events.run import run_recording
+    from edge_snn.runtime.events.windows import parse_crop
+
+    summary = run_recording(model, recording, out, window_ms=window_ms, start_s=start, duration_s=duration,
+                            carry_state=carry_state, crop=parse_crop(crop) if crop else None, resize=resize,
+                            video=video, backend=backend, providers=provider_list(providers),
+                            progress=not quiet)
+    lat = summary["latency_ms"]
+    typer.echo(f"{summary['windows']} windows of {summary['window_ms']:g} ms with {summary['backend']}: latency "
+               f"mean {lat['mean']:.2f} ms, max {lat['max']:.2f} ms; masks and run.json in {out}"
+               + (f", video {summary['video']}" if summary["video"] else ""))
+    if summary.get("note"):
+        typer.echo(f"note: {summary['note']}", err=True)
 
 
 @app.command()

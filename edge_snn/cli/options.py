@@ -16,8 +16,10 @@ BackendOpt = Annotated[str, typer.Option(help="auto (TensorRT for .engine, else 
                                               "or another backend `edge-snn doctor` lists.")]
 ProvidersOpt = Annotated[Optional[str], typer.Option(help="Comma-separated ONNX Runtime providers (default: best available).")]
 SeedOpt = Annotated[int, typer.Option(help="Poisson encoder seed.")]
-InputOpt = Annotated[Path, typer.Option("--input", "-i", help="An image / .npy event file, or a folder of them.")]
-ResizeOpt = Annotated[bool, typer.Option("--resize", help="Resize images to the model's input size.")]
+InputOpt = Annotated[Path, typer.Option("--input", "-i", help="An image / .npy event-frame file or a folder of them, or an "
+                                       "event recording (DSEC events.h5, .aedat4, .npz/.npy with x, y, t, p).")]
+ResizeOpt = Annotated[bool, typer.Option("--resize", help="Resize images to the model's input size; for a recording, "
+                                         "scale its sensor to the model's.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the result here as JSON.")]
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="Device profile name (see `edge-snn targets list`) "

@@ -48,8 +48,9 @@ def show_cmd(name: Annotated[str, typer.Argument(help="Profile name or path of a
             lines.append(f"  {engine}:        {peak.int8_dense_tops:g} INT8 TOPS, {peak.fp16_dense_tflops:g} FP16 "
                          f"TFLOPS, {peak.fp32_tflops:g} FP32 TFLOPS (dense peaks)")
     if t.dla.cores:
-        lines.append(f"  dla:        {t.dla.cores} cores x ({t.dla.int8_dense_tops_per_core:g} INT8 TOPS, "
-                     f"{t.dla.fp16_dense_tflops_per_core:g} FP16 TFLOPS)")
+        fp16 = t.dla.fp16_dense_tflops_per_core
+        fp16 = "FP16 rate unpublished" if fp16 is None else f"{fp16:g} FP16 TFLOPS"
+        lines.append(f"  dla:        {t.dla.cores} cores x ({t.dla.int8_dense_tops_per_core:g} INT8 TOPS, {fp16})")
     lines.append(f"  memory:     {t.memory.bytes / 2**30:g} GiB at {t.memory.bandwidth_gbps:g} GB/s")
     if t.power_modes:
         modes = ", ".join(f"{m.id}={m.name} ({m.watts:g} W)" for m in t.power_modes)

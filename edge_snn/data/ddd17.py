@@ -21,6 +21,14 @@ Format facts (public sources; nothing is downloaded):
   channel over the whole frame, which is what the comment there says it means.
   A constant channel maps to -0.5, as ``MinMaxScaler`` does.
 
+Binning: the event images are already histograms, so only the later stages of
+the runtime's binning apply (:mod:`edge_snn.runtime.events.binning`: resize
+by area, ``minmax_half``, repeat to T); ``self.binning`` records them with
+the raw-event stages a recording needs: the 260 x 346 DAVIS sensor cropped to
+its top 200 rows, ON/OFF counts over 50 ms windows (Ev-SegNet's default window,
+from its paper; not re-checked here). ``frames="consecutive"`` assumes the
+files are consecutive 50 ms windows, so it records ``T`` bins over ``T * 50`` ms.
+
 Timesteps: ``frames="repeat"`` (default, the reference's normal mode) gives the
 one labelled frame at every one of the ``timesteps`` steps;
 ``frames="consecutive"`` (the reference's ``thl`` mode) gives the ``timesteps``
@@ -39,17 +47,14 @@ import torch
 from torch.utils.data import Dataset
 
 from edge_snn.data.augment import Augment
-from edge_snn.data.pixels import (
-    IGNORE_INDEX,
-    check_size,
-    read_index_label,
-    resize_input,
-    resize_label,
-    void_out_of_range,
-)
+from edge_snn.data.pixels import IGNORE_INDEX, check_size, read_index_label, resize_label, void_out_of_range
 from edge_snn.errors import UserError
+from edge_snn.runtime.events.binning import BinningSpec, expand_steps, normalize_frames, resize_counts
 
 DDD17_CLASSES = ("flat", "construction+sky", "object", "nature", "human", "vehicle")
+DAVIS346_SENSOR = (260, 346)
+LABELLED_SIZE = (200, 346)  # the top rows of the sensor; the car's hood fills the rest
+WINDOW_US = 50_000
 EVSEGNET_CHANNELS = (0, 1)  # ON and OFF event histograms
 FRAME_MODES = ("repeat", "consecutive")
 _LAYOUT = "<root>/<split>/{events,labels}/ or <root>/{events,labels}/<split>/ with <name>.npy (200x346x6) and <name>.png"
@@ -62,12 +67,11 @@ def check_timesteps(timesteps: int) -> int:
     return int(timesteps)
 
 
-def minmax_half(x: torch.Tensor) -> torch.Tensor:
-    """Scale each ``[H, W]`` plane of ``x`` to [-0.5, 0.5]; constant planes become -0.5."""
-    lo = x.amin(dim=(-2, -1), keepdim=True)
-    span = x.amax(dim=(-2, -1), keepdim=True) - lo
-    span = torch.where(span > 0, span, torch.ones_like(span))
-    return (x - lo) / span - 0.5
+def evsegnet_binning(timesteps: int, frames: str, size: tuple[int, int] | None) -> BinningSpec:
+    """How the Ev-SegNet event images become the model's frames, as a recording run must redo it."""
+    bins = 1 if frames == "repeat" else timesteps
+    return BinningSpec(window_us=bins * WINDOW_US, bins=bins, timesteps=timesteps, sensor=DAVIS346_SENSOR,
+                       crop=(0, 0, *LABELLED_SIZE), resize=size, polarity="on_off", normalize="minmax_half")
 
 
 def _split_dirs(root: Path, split: str) -> tuple[Path, Path]:
@@ -123,6 +127,8 @@ class DDD17EvSegNet(Dataset):
         self.augment = augment
         self.timesteps = check_timesteps(timesteps)
         self.frames = frames
+        self.binning = evsegnet_binning(self.timesteps, frames, self.size)
+        self.input_range = self.binning.input_range
         if not self.root.is_dir():
             raise UserError(f"DDD17 folder {self.root} not found. Expected layout: {_LAYOUT}")
         events_dir, labels_dir = _split_dirs(self.root, split)
@@ -158,7 +164,7 @@ class DDD17EvSegNet(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _load_events(self, index: int, label_shape: tuple[int, int]) -> torch.Tensor:
+    def _load_events(self, index: int, label_shape: tuple[int, int]) -> np.ndarray:
         path = self.samples[index][0]
         try:
             array = np.load(path)
@@ -169,22 +175,20 @@ class DDD17EvSegNet(Dataset):
                 f"event file {path} has shape {array.shape}; expected H x W x 6 matching its label "
                 f"({label_shape[0]} x {label_shape[1]})"
             )
-        planes = np.ascontiguousarray(array[:, :, list(EVSEGNET_CHANNELS)].transpose(2, 0, 1), dtype=np.float32)
-        return torch.from_numpy(planes)
+        return np.ascontiguousarray(array[:, :, list(EVSEGNET_CHANNELS)].transpose(2, 0, 1), dtype=np.float32)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         label_path = self.samples[index][1]
         label = read_index_label(label_path)
         shape = label.shape
-        if self.frames == "repeat":
-            x = self._load_events(index, shape).unsqueeze(0)  # [1, 2, H, W]
-        else:
-            x = torch.stack([self._load_events(i, shape) for i in self._history(index)])
-        x = resize_input(x, self.size)
+        if shape != LABELLED_SIZE:
+            raise UserError(f"label {label_path} is {shape[0]}x{shape[1]}; the Ev-SegNet release is "
+                            f"{LABELLED_SIZE[0]}x{LABELLED_SIZE[1]}")
+        history = [index] if self.frames == "repeat" else self._history(index)
+        counts = np.stack([self._load_events(i, shape) for i in history])  # [bins, 2, H, W]
+        x = torch.from_numpy(resize_counts(counts, self.binning))
         y = resize_label(void_out_of_range(label, self.num_classes), self.size)
         if self.augment is not None:
             x, y = self.augment(x, y)
-        x = minmax_half(x)
-        if self.frames == "repeat":
-            x = x.repeat(self.timesteps, 1, 1, 1)
-        return x, y
+        frames = expand_steps(normalize_frames(x.numpy(), self.binning), self.binning)
+        return torch.from_numpy(np.ascontiguousarray(frames)), y

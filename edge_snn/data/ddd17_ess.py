@@ -16,10 +16,13 @@ Format facts, from uzh-rpg/ess ``datasets/ddd17_events_loader.py`` and
 * Labels are 200 x 346, the top of the 260 x 346 sensor; events with
   ``y >= 200`` are dropped, as ESS's example loader does.
 
-Each item bins the window's events into ``timesteps`` equal time bins between
-its first and last event (ESS's fixed-duration binning) and counts events per
+Each item bins the window's events with the runtime's binning
+(:func:`edge_snn.runtime.events.binning.bin_events`, spec in ``self.binning``):
+``timesteps`` equal time bins between the window's first and last event
+(``time_bins="event_span"``, ESS's fixed-duration binning), events counted per
 pixel and polarity: ``x[t, 0]`` counts ON (p = 1) and ``x[t, 1]`` OFF (p = 0)
 events, the channel order of Ev-SegNet's event images. Counts are not rescaled.
+Timestamps are floored to microseconds, the runtime's unit.
 """
 
 from __future__ import annotations
@@ -31,16 +34,10 @@ import torch
 from torch.utils.data import Dataset
 
 from edge_snn.data.augment import Augment
-from edge_snn.data.ddd17 import DDD17_CLASSES, check_timesteps
-from edge_snn.data.pixels import (
-    IGNORE_INDEX,
-    check_size,
-    read_index_label,
-    resize_input,
-    resize_label,
-    void_out_of_range,
-)
+from edge_snn.data.ddd17 import DAVIS346_SENSOR, DDD17_CLASSES, LABELLED_SIZE, WINDOW_US, check_timesteps
+from edge_snn.data.pixels import IGNORE_INDEX, check_size, read_index_label, resize_label, void_out_of_range
 from edge_snn.errors import UserError
+from edge_snn.runtime.events.binning import BinningSpec, Events, bin_events
 
 SPLIT_RECORDINGS = {"train": (0, 2, 3, 5, 6), "valid": (1,), "test": (4,)}
 _ALIASES = {"val": "valid"}
@@ -96,24 +93,16 @@ class _Recording:
         return np.asarray(t_map[start:end], dtype=np.int64), np.asarray(xyp_map[start:end], dtype=np.int64)
 
 
-def event_counts(t: np.ndarray, xyp: np.ndarray, timesteps: int, height: int, width: int) -> torch.Tensor:
-    """float32 ``[T, 2, H, W]``: per time bin, ON (p=1) and OFF (p=0) event counts per pixel.
+def ess_binning(timesteps: int, size: tuple[int, int] | None) -> BinningSpec:
+    """ESS's DDD17 binning: 50 ms windows, ``timesteps`` bins over the events' own span, raw counts."""
+    return BinningSpec(window_us=WINDOW_US, bins=timesteps, timesteps=timesteps, sensor=DAVIS346_SENSOR,
+                       crop=(0, 0, *LABELLED_SIZE), resize=size, polarity="on_off", time_bins="event_span",
+                       normalize="none")
 
-    Bins split ``[t_first, t_last]`` into ``T`` equal parts; events outside the
-    frame (e.g. ``y >= 200``) are dropped.
-    """
-    x, y, p = xyp[:, 0], xyp[:, 1], xyp[:, 2]
-    keep = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-    t, x, y, p = t[keep], x[keep], y[keep], p[keep]
-    counts = np.zeros(timesteps * 2 * height * width, dtype=np.int64)
-    if t.size:
-        t0 = t.min()
-        duration = int(t.max() - t0) + 1
-        bins = (t - t0) * timesteps // duration
-        channel = np.where(p > 0, 0, 1)
-        flat = ((bins * 2 + channel) * height + y) * width + x
-        counts = np.bincount(flat, minlength=counts.size)
-    return torch.from_numpy(counts.astype(np.float32).reshape(timesteps, 2, height, width))
+
+def window_events(t_ns: np.ndarray, xyp: np.ndarray) -> Events:
+    """Events of the ESS files (ns timestamps, int16 x, y, p) in the runtime's form (us)."""
+    return Events.of(xyp[:, 0], xyp[:, 1], t_ns // 1000, xyp[:, 2])
 
 
 class DDD17ESS(Dataset):
@@ -150,6 +139,8 @@ class DDD17ESS(Dataset):
         self.size = check_size(size)
         self.augment = augment
         self.timesteps = check_timesteps(timesteps)
+        self.binning = ess_binning(self.timesteps, self.size)
+        self.input_range = self.binning.input_range
         if not self.root.is_dir():
             raise UserError(f"ESS DDD17 folder {self.root} not found. Expected layout: {_LAYOUT}")
         folders = sorted(p for p in self.root.glob("dir*") if p.is_dir())
@@ -186,8 +177,12 @@ class DDD17ESS(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         r, mask_path, row = self.samples[index]
         label = read_index_label(mask_path)
+        if label.shape != LABELLED_SIZE:
+            raise UserError(f"mask {mask_path} is {label.shape[0]}x{label.shape[1]}, DDD17 labels are "
+                            f"{LABELLED_SIZE[0]}x{LABELLED_SIZE[1]}")
         t, xyp = self.recordings[r].events(row)
-        x = resize_input(event_counts(t, xyp, self.timesteps, *label.shape), self.size)
+        window_end_us = int(self.recordings[r].index[row][0]) // 1000
+        x = torch.from_numpy(bin_events(window_events(t, xyp), self.binning, window_end_us - WINDOW_US))
         y = resize_label(void_out_of_range(label, self.num_classes), self.size)
         if self.augment is not None:
             x, y = self.augment(x, y)

@@ -22,6 +22,8 @@ DATASETS: dict[str, str] = {
     "ddd17": "edge_snn.data.ddd17:DDD17EvSegNet",
     "ddd17-ess": "edge_snn.data.ddd17_ess:DDD17ESS",
     "folder": "edge_snn.data.folder:ImageFolderSegmentation",
+    "dsec-semantic": "edge_snn.data.dsec:DSECSemantic",
+    "dsec-semantic-19": "edge_snn.data.dsec:DSECSemantic19",
 }
 
 

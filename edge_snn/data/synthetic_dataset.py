@@ -8,25 +8,23 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
 import torch
 from torch.utils.data import Dataset
 
 from edge_snn.data import synthetic
+from edge_snn.runtime.events.binning import bin_events
 
 
 class SyntheticSegmentation(Dataset):
     """Synthetic drone-camera scenes as event frames (``kind="events"``) or images (``kind="image"``).
 
-    events: ``x`` float32 ``[T, 2, H, W]``, ON/OFF counts clipped at
-    ``EVENT_CLIP`` and scaled to [0, 1] (a fast dark vehicle can fire 20
-    events per pixel in one bin; unclipped, those few pixels dominate the
-    first layer's batch norm); image: ``x`` float32 ``[3, H, W]`` in [-1, 1].
+    events: ``x`` float32 ``[T, 2, H, W]``: the scene's event stream binned by
+    the runtime's :func:`~edge_snn.runtime.events.binning.bin_events` with
+    ``self.binning`` (ON/OFF counts clipped at 4 and scaled to [0, 1], see
+    :func:`~edge_snn.data.synthetic.synthetic_binning`), so a recording binned on
+    the drone gives the same frames; image: ``x`` float32 ``[3, H, W]`` in [-1, 1].
     ``label`` int64 ``[H, W]``.
     """
-
-    EVENT_CLIP = 4.0
 
     ignore_index = 255
     class_names = synthetic.CLASS_NAMES
@@ -39,14 +37,16 @@ class SyntheticSegmentation(Dataset):
         self.split, self.kind, self.num_samples = split, kind, num_samples
         self.config = replace(synthetic.SceneConfig(), height=size[0], width=size[1], timesteps=timesteps, seed=seed)
         self.in_channels = 2 if kind == "events" else 3
-        self.input_range = (0.0, 1.0) if kind == "events" else (-1.0, 1.0)
+        self.binning = synthetic.synthetic_binning(self.config) if kind == "events" else None
+        self.input_range = self.binning.input_range if kind == "events" else (-1.0, 1.0)
 
     def __len__(self) -> int:
         return self.num_samples
 
     def __getitem__(self, index: int):
-        render = synthetic.render_event_sample if self.kind == "events" else synthetic.render_image_sample
-        x, label = render(index, self.config, split=self.split)
         if self.kind == "events":
-            x = np.minimum(x, self.EVENT_CLIP) / self.EVENT_CLIP
+            events, label = synthetic.render_event_stream(index, self.config, split=self.split)
+            x = bin_events(events, self.binning, 0)
+        else:
+            x, label = synthetic.render_image_sample(index, self.config, split=self.split)
         return torch.from_numpy(x), torch.from_numpy(label.astype("int64"))

@@ -23,7 +23,7 @@ def make_dataset(config, split: str, *, num_samples: int | None = None):
 
     kwargs = {"size": size}
     dataset = build_dataset(config.dataset, config.data_root, split, **kwargs, **(
-        {"timesteps": config.timesteps} if config.dataset.startswith("ddd17") else {}))
+        {"timesteps": config.timesteps} if config.dataset.startswith(("ddd17", "dsec")) else {}))
     return dataset
 
 

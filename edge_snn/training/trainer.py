@@ -52,6 +52,7 @@ def data_info(config: TrainConfig, dataset, encoding: str) -> dict:
         "dataset": config.dataset, "encoding": encoding, "height": config.height, "width": config.width,
         "class_names": list(getattr(dataset, "class_names", [])), "ignore_index": 255, "seed": config.seed,
         "input_range": list(getattr(dataset, "input_range", default_input_range(encoding))),
+        "binning": dataset.binning.to_dict() if getattr(dataset, "binning", None) is not None else None,
     }
 
 

@@ -16,6 +16,7 @@ from edge_snn.errors import UserError
 BACKENDS = {
     "onnxruntime": "edge_snn.runtime.backends.onnxrt",
     "tensorrt": "edge_snn.runtime.backends.trt",
+    "sparse": "edge_snn.runtime.backends.sparse",
 }
 ENGINE_SUFFIXES = (".engine", ".plan")
 

@@ -80,11 +80,14 @@ def summarize_session(session, frames: Sequence[np.ndarray], latencies: Sequence
     iters = len(latencies)
     steps = frames[0].shape[0]
     calls = steps // contract.timesteps
-    counts = np.sum([o[C.SPIKE_COUNTS] for o in outputs], axis=0, dtype=np.float64)
     used = [frames[i % len(frames)] for i in range(iters)]
     input_rate = None if contract.encoding == "direct" else float(np.mean([np.count_nonzero(f) / f.size for f in used]))
-    elements = {s.name: int(np.prod(s.shape)) for s in contract.state}
-    rates = spike_rates(dict(zip(contract.spike_layers, counts)), elements, steps, iters, input_rate)
+    if all(C.SPIKE_COUNTS in o for o in outputs):
+        counts = np.sum([o[C.SPIKE_COUNTS] for o in outputs], axis=0, dtype=np.float64)
+        elements = {s.name: int(np.prod(s.shape)) for s in contract.state}
+        rates = spike_rates(dict(zip(contract.spike_layers, counts)), elements, steps, iters, input_rate)
+    else:  # the DLA form has no spike_counts output
+        rates = {"input_rate": input_rate, "layers": [], "note": "this graph has no spike_counts output (DLA form)"}
     meter = open_best_meter(sensor)
     try:
         measured = measure_energy(meter, frame_runner(session), frames, seconds=energy_seconds,
@@ -132,10 +135,20 @@ def bench_model(path, *, backend: str = "auto", providers: list[str] | None = No
     with open_session(path, backend=backend, providers=providers, threads=threads, seed=seed, batch=batch) as session:
         frames = (check_spikes(spikes, session.contract) if spikes is not None
                   else synthetic_frames(session, min(iters, 4), seed=seed))
-        latencies, outputs = time_frames(frame_runner(session), frames, iters=iters, warmup=warmup)
-        return summarize_session(session, frames, latencies, outputs, warmup=warmup, threads=threads, sensor=sensor,
-                                 energy_seconds=energy_seconds, idle_seconds=idle_seconds, name=name, target=target,
-                                 rss_before=rss_before)
+        run_frame = frame_runner(session)
+        for i in range(warmup):
+            run_frame(frames[i % len(frames)])
+        runner = session.runner
+        if hasattr(runner, "reset_work_stats"):  # a work-aware backend (sparse): count the timed frames only
+            runner.reset_work_stats()
+        latencies, outputs = time_frames(run_frame, frames, iters=iters, warmup=0)
+        work = runner.work_stats() if hasattr(runner, "work_stats") else None
+        result = summarize_session(session, frames, latencies, outputs, warmup=warmup, threads=threads, sensor=sensor,
+                                   energy_seconds=energy_seconds, idle_seconds=idle_seconds, name=name, target=target,
+                                   rss_before=rss_before)
+        if work is not None:
+            result["work"] = {**work, "frames": iters}
+        return result
 
 
 def _short(providers: list[str]) -> str:

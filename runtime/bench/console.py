@@ -15,7 +15,7 @@ def format_result(r: dict) -> str:
         f"edge-snn bench  {m['path']}",
         f"  model        {m['architecture']}, {m['layout']}, T={m['timesteps_per_call']}/call x {m['calls_per_frame']} "
         f"call(s) = {m['timesteps']} steps/frame, batch {m['batch']}, {m['precision']}, {m['encoding']} input",
-        f"  backend      {r['backend']} {r['providers'] or ''}{threads}",
+        f"  backend      {' '.join(filter(None, (r['backend'], ', '.join(r['providers'] or []))))}{threads}",
         f"  timed        {r['timed_region']}",
         f"  latency      p50 {lat['p50']:.2f} ms  p90 {lat['p90']:.2f}  p99 {lat['p99']:.2f}  mean {lat['mean']:.2f}"
         f"  ({lat['n']} frames after {r['warmup']} warm-up)",
@@ -40,6 +40,10 @@ def format_result(r: dict) -> str:
         lines.append(f"  measured     {meas['joules_per_frame'] * 1e3:.3g} mJ/frame above idle "
                      f"({meas['idle_watts']:.2f} W idle, {meas['mean_watts']:.2f} W mean over {meas['frames']} frames; "
                      f"{meas['source']})")
+    if r.get("work"):
+        from edge_snn.runtime.backends.sparse.runner import format_work_stats
+
+        lines.append(format_work_stats(r["work"], frames=r["work"]["frames"]))
     roof = r.get("roofline")
     if roof:
         if "error" in roof:

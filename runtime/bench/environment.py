@@ -36,10 +36,9 @@ def collect_environment() -> dict:
     """Machine, CPU, GPU, Jetson power mode and library versions (versions from metadata: nothing is imported)."""
     from edge_snn.runtime.power import read_power_mode
 
-    try:
-        board = Path("/proc/device-tree/model").read_text(errors="replace").strip("\x00\n ") or None
-    except OSError:
-        board = None
+    from edge_snn.runtime.platform_info import device_model
+
+    board = device_model()
     gpu = None
     if shutil.which("nvidia-smi"):
         try:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from edge_snn.data.ddd17 import DDD17_CLASSES, DDD17EvSegNet
-from edge_snn.data.ddd17_ess import DDD17ESS, event_counts
+from edge_snn.data.ddd17_ess import DDD17ESS
 from edge_snn.errors import UserError
 
 REC = "rec1487417411_export"
@@ -114,13 +114,15 @@ def test_ess_resize(ess_root):
     assert x.shape == (2, 2, 100, 173) and y.shape == (100, 173)
 
 
-def test_event_counts_bins_by_time():
-    t = np.array([0, 5, 9, 10], dtype=np.int64)
-    xyp = np.array([[0, 0, 1], [1, 0, 0], [1, 0, 0], [2, 1, 1]], dtype=np.int64)
-    x = event_counts(t, xyp, timesteps=2, height=2, width=3)
-    assert x[0, 0, 0, 0] == 1 and x[0, 1, 0, 1] == 1 and x[1, 1, 0, 1] == 1 and x[1, 0, 1, 2] == 1
-    assert x.sum() == 4
-    assert event_counts(t[:0], xyp[:0], 3, 2, 3).sum() == 0
+def test_both_loaders_record_the_binning_a_recording_run_must_redo():
+    from edge_snn.data.ddd17 import evsegnet_binning
+    from edge_snn.data.ddd17_ess import ess_binning
+
+    repeat = evsegnet_binning(4, "repeat", None)
+    assert (repeat.bins, repeat.timesteps, repeat.normalize, repeat.output_size) == (1, 4, "minmax_half", (200, 346))
+    assert evsegnet_binning(4, "consecutive", (100, 173)).window_us == 4 * 50_000
+    ess = ess_binning(5, None)
+    assert (ess.time_bins, ess.normalize, ess.sensor, ess.crop) == ("event_span", "none", (260, 346), (0, 0, 200, 346))
 
 
 def test_ess_errors(ess_root, tmp_path):

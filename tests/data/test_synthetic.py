@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import edge_snn.data.synthetic as synthetic
+from edge_snn.data.synthetic import dvs, exact_math, render, scene
 from edge_snn.data.synthetic import (
     CLASS_NAMES,
     LOG_EPS,
@@ -205,15 +206,15 @@ def test_event_sample_is_the_dvs_model_applied_to_the_frames():
 
 def test_a_static_scene_emits_no_events():
     """Events come from motion only: freeze the camera and the objects."""
-    rng = synthetic._sample_rng(NO_NOISE, "train", 2)
-    scene = synthetic._sample_scene(rng, NO_NOISE)
-    assert scene.objects
-    still = dataclasses.replace(scene, ego=(0.0, 0.0), objects=tuple(
-        dataclasses.replace(o, velocity=(0.0, 0.0), start_scale=1.0) for o in scene.objects))
-    log_frames = synthetic._log_table()[synthetic._gray_codes(still, NO_NOISE)]
-    assert not synthetic._dvs(log_frames, C, NO_NOISE.timesteps, rng, 0.0).any()
-    moving = synthetic._log_table()[synthetic._gray_codes(scene, NO_NOISE)]
-    assert synthetic._dvs(moving, C, NO_NOISE.timesteps, rng, 0.0).sum() > 100
+    rng = scene.sample_rng(NO_NOISE, "train", 2)
+    drawn = scene.sample_scene(rng, NO_NOISE)
+    assert drawn.objects
+    still = dataclasses.replace(drawn, ego=(0.0, 0.0), objects=tuple(
+        dataclasses.replace(o, velocity=(0.0, 0.0), start_scale=1.0) for o in drawn.objects))
+    log_frames = exact_math.log_table()[render.gray_codes(still, NO_NOISE)]
+    assert len(dvs.dvs_events(log_frames, C, NO_NOISE.timesteps, rng, 0.0, unit_us=625)) == 0
+    moving = exact_math.log_table()[render.gray_codes(drawn, NO_NOISE)]
+    assert len(dvs.dvs_events(moving, C, NO_NOISE.timesteps, rng, 0.0, unit_us=625)) > 100
 
 
 def test_classes_have_distinct_event_statistics():
@@ -262,17 +263,17 @@ def test_background_only_scenes_are_allowed():
 
 def test_deterministic_math_matches_numpy():
     x = np.geomspace(1e-3, 10, 2001)
-    np.testing.assert_allclose(synthetic._log(x), np.log(x), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(exact_math.log(x), np.log(x), rtol=0, atol=1e-14)
     t = np.linspace(-2, 2, 4001)
-    assert np.abs(synthetic._wave(t) - np.cos(2 * np.pi * t)).max() < 0.03
+    assert np.abs(exact_math.wave(t) - np.cos(2 * np.pi * t)).max() < 0.03
 
 
-def test_module_does_not_import_torch():
-    tree = ast.parse(Path(synthetic.__file__).read_text())
+def test_package_does_not_import_torch():
     imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
+    for module in Path(synthetic.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
     assert "torch" not in imported and "numpy" in imported

@@ -214,3 +214,18 @@ def test_bench_runs_without_torch(tiny, tmp_path):
     """, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "torch-free ok" in done.stdout and "p50" in done.stdout
+
+
+def test_sparse_bench_reports_its_work_beside_latency(tiny, frame):
+    from edge_snn.runtime.backends import availability
+
+    reason = availability()["sparse"]
+    if reason:
+        pytest.skip(reason)
+    result = bench_model(tiny[0], backend="sparse", iters=2, warmup=1, spikes=[frame], sensor="none")
+    work = result["work"]
+    assert work["frames"] == 2 and work["calls"] == 2 * T_FRAME // T_CALL  # the timed frames only
+    names = [x["name"] for x in work["layers"]]
+    assert "conv2" in names and all(x["synaptic_ops"] + x["dense_macs"] > 0 for x in work["layers"])
+    text = format_result(result)
+    assert "synaptic ops" in text and "backend      sparse" in text

@@ -8,6 +8,8 @@ import pytest
 from edge_snn.errors import UserError
 from edge_snn.runtime.energy_estimate import LayerCost, estimate_energy, spike_rate
 
+pytestmark = pytest.mark.runtime
+
 
 def dl_vgg9_64x64() -> list[LayerCost]:
     """Spiking-DeepLab at 64x64 input, 3 in, 21 classes (PAPER.md): convs only, pools change H, W."""

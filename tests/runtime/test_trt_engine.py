@@ -23,7 +23,12 @@ from edge_snn.runtime import contract as C
 from edge_snn.runtime.backends import trt as T
 from edge_snn.runtime.backends.trt import loader as L
 from edge_snn.runtime.backends.trt import runner as R
+from edge_snn.runtime.backends.trt.cuda import CudaError
 from edge_snn.runtime.backends.trt.sidecar import make_sidecar, write_sidecar
+from edge_snn.runtime.platform_info import Module
+from fake_jetson import AGX_ORIN, ORIN_NX
+
+pytestmark = pytest.mark.runtime
 
 # --- a fake TensorRT engine: a one-layer LIF, T=2 steps per call ----------------
 STEPS, SHAPE, LEAK = 2, (1, 1, 2, 2), 0.5
@@ -62,6 +67,7 @@ class FakeCuda:
 
     def __init__(self):
         self.capturing, self.recorded, self.launches, self.h2d_names = False, None, 0, []
+        self.fail_capture, self.captures, self.cleared = False, 0, 0
 
     def stream_create(self):
         return 7
@@ -93,11 +99,16 @@ class FakeCuda:
         pass
 
     def begin_capture(self, stream):
-        self.capturing, self.recorded = True, []
+        self.capturing, self.recorded, self.captures = True, [], self.captures + 1
 
     def end_capture(self, stream):
         self.capturing = False
+        if self.fail_capture:  # what CUDA reports after an enqueue that broke the capture
+            raise CudaError("CUDA error in cudaStreamEndCapture: cudaErrorStreamCaptureInvalidated")
         return self.recorded
+
+    def clear_error(self):
+        self.cleared += 1
 
     def instantiate(self, graph):
         return list(graph)
@@ -130,6 +141,8 @@ class FakeContext:
                 t[name][...] = value
 
         if self.cuda.capturing:
+            if self.cuda.fail_capture:
+                return False  # an engine with work that may not be captured
             self.cuda.recorded.append(work)
         else:
             self.enqueues += 1
@@ -181,12 +194,14 @@ def fake(monkeypatch, tmp_path):
     monkeypatch.setattr(L, "import_tensorrt", lambda: fake_trt)
     monkeypatch.setattr(R, "CudaRuntime", lambda: cuda)
     monkeypatch.setattr(L, "gpu_info", lambda: ("Orin", "8.7"))
+    state.module = Module(AGX_ORIN, 64_322_136 * 1024)
+    monkeypatch.setattr(L, "this_module", lambda: state.module)
     engine = tmp_path / "lif.engine"
     engine.write_bytes(ENGINE_BYTES)
     state.sidecar = make_sidecar(
         onnx_path="lif.onnx", engine_path=engine, model_sha256="0" * 64,
         engine_sha256=hashlib.sha256(ENGINE_BYTES).hexdigest(), trt_version="10.3.0", gpu_name="Orin",
-        compute_capability=(8, 7), flags={"precision": "fp32", "dla_core": None}, metadata={})
+        compute_capability=(8, 7), flags={"precision": "fp32", "dla_core": None}, metadata={}, module=state.module)
     write_sidecar(engine, state.sidecar)
     state.path = engine
     FakeCuda.live.clear()
@@ -305,6 +320,58 @@ def test_a_stale_engine_is_refused_before_deserializing(fake, change, says):
     assert fake.deserialized == 0 and not runner.is_active
 
 
+def test_a_failed_capture_clears_the_sticky_error_and_runs_without_graphs(fake):
+    fake.cuda.fail_capture = True
+    xs = chunks(4)
+    with pytest.warns(UserWarning, match="CUDA graph capture failed .execute_async_v3 returned False"):
+        with T.TensorRTRunner(str(fake.path), cuda_graph=True) as runner:
+            state, outs = fresh(), []
+            for x in xs:
+                out, state = runner.step({"input": x}, state)
+                outs.append(out)
+            assert runner.cuda_graph is False and runner.graphs == [None, None]
+    assert fake.cuda.captures == 1 and fake.cuda.cleared == 1  # tried once, error cleared, never again
+    assert fake.cuda.launches == 0
+    v, step = np.zeros(SHAPE, np.float32), np.zeros(1, np.int64)
+    for x, out in zip(xs, outs):  # every call still right, the one after the failed capture included
+        want = lif_reference(x, v, step)
+        v, step = want["state_out.v"], want["state_out.step"]
+        np.testing.assert_array_equal(out["logits"], want["logits"])
+
+
+def test_dla_engines_are_never_captured(fake):
+    write_sidecar(fake.path, {**fake.sidecar, "flags": {"precision": "fp16", "dla_core": 0}})
+    with pytest.warns(UserWarning, match="not supported on DLA"):
+        runner = T.TensorRTRunner(str(fake.path), cuda_graph=True).activate()
+    with runner:
+        state = fresh()
+        for x in chunks(3):
+            _, state = runner.step({"input": x}, state)
+    assert fake.cuda.captures == 0 and fake.cuda.launches == 0
+
+
+@pytest.mark.parametrize("recorded, says", [
+    ({"model": ORIN_NX, "memory_bytes": 16 << 30}, f"built on board '{ORIN_NX}', this is '{AGX_ORIN}'"),
+    ({"model": AGX_ORIN, "memory_bytes": 32 << 30}, "built on a module with 32.0 GiB, this one has 61.3 GiB"),
+])
+def test_an_engine_from_another_orin_module_is_refused(fake, recorded, says):
+    write_sidecar(fake.path, {**fake.sidecar, "device": recorded})
+    with pytest.raises(UserError, match="Rebuild it on this device") as info:
+        T.TensorRTRunner(str(fake.path)).activate()
+    assert says in str(info.value) and fake.deserialized == 0
+
+
+def test_a_version_1_sidecar_is_refused_on_a_jetson_and_warned_about_elsewhere(fake):
+    old = {k: v for k, v in fake.sidecar.items() if k != "device"}
+    write_sidecar(fake.path, {**old, "sidecar_version": 1})
+    with pytest.raises(UserError, match="version 1.*cannot be confirmed"):
+        T.TensorRTRunner(str(fake.path)).activate()
+    fake.module = Module(None, 64 << 30)  # a PC: GPU names tell GPUs apart
+    with pytest.warns(UserWarning, match="version 1 and records no board"):
+        with T.TensorRTRunner(str(fake.path)) as runner:
+            runner.infer({"input": chunks(1)[0], **fresh()})
+
+
 def test_an_engine_without_sidecar_is_refused(fake):
     (fake.path.parent / "lif.engine.json").unlink()
     with pytest.raises(UserError, match="no sidecar"):
@@ -312,94 +379,87 @@ def test_an_engine_without_sidecar_is_refused(fake):
     assert fake.deserialized == 0
 
 
-# --- the real thing: TensorRT on a CUDA GPU ----------------------------------------
+# --- the real thing: TensorRT on a CUDA GPU, on the packaged selftest fixture (no torch needed) ---------
 def _real_gpu():
-    trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (JetPack or pip install tensorrt)")
-    pytest.importorskip("cuda", reason="cuda-python is not installed (pip install cuda-python)")
+    trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (JetPack or pip install 'edge-snn[tensorrt]')")
+    if T.availability() is not None:
+        pytest.skip(T.availability())
+    from edge_snn.runtime.backends.trt.cuda import gpu_info
+
     try:
-        name, capability = T.gpu_info()
+        name, capability = gpu_info()
     except Exception as err:  # no driver, no device
         pytest.skip(f"no CUDA device: {err}")
     return trt, name, capability
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """dl-vgg9 (width 1/8, 16x16 events): a T=4 graph and a T=8 graph of the same weights."""
+def fixture():
+    """The selftest fixture: a dl-vgg9 (width 1/8, 32x32 events) as the T=1 step graph, FP32 and INT8 QDQ."""
     _real_gpu()
-    pytest.importorskip("torch", reason="exporting the test graph needs torch")
-    import onnx
+    from edge_snn.runtime.selftest import load_fixture
 
-    from edge_snn.export.exporter import ExportOptions, build_graph
-    from edge_snn.models import build_model
-
-    folder = tmp_path_factory.mktemp("trt")
-    model = build_model("dl-vgg9", in_channels=2, num_classes=4, timesteps=8, width=0.125)
-    ckpt = {"data": {"height": 16, "width": 16, "encoding": "events"}}
-    paths = {}
-    for steps in (4, 8):
-        proto, _ = build_graph(model, ckpt, ExportOptions(timesteps=steps))
-        paths[steps] = folder / f"t{steps}.onnx"
-        onnx.save(proto, str(paths[steps]))
-    return paths
+    return load_fixture()
 
 
-def _events(steps, seed=0):
-    return (np.random.default_rng(seed).random((steps, 1, 2, 16, 16)) < 0.3).astype(np.float32)
+def _ort_steps(path, frame):
+    """ONNX Runtime (CPU) over one frame, streamed; returns (last outputs, host state)."""
+    from edge_snn.runtime.session import Session
 
-
-def _ort(path, feed):
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, feed)))
+    with Session(path, backend="onnxruntime", providers=["CPUExecutionProvider"]) as s:
+        outputs, state, _ = s.run_encoded(frame)
+        return outputs, s.runner.state_to_host(state)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("cuda_graph", [False, True])
-def test_fp32_engine_matches_onnxruntime_and_streams(exported, tmp_path, cuda_graph):
-    from edge_snn.runtime.model_file import load_contract
+def test_fp32_engine_matches_onnxruntime_and_streams(fixture, tmp_path, cuda_graph):
     from edge_snn.runtime.backends.trt.build import build_engine
+    from edge_snn.runtime.model_file import load_contract
+    from edge_snn.runtime.streaming import run_steps
 
-    engine = tmp_path / "t4.engine"
-    sidecar = build_engine(exported[4], engine, precision="fp32", timing_cache=tmp_path / "timing.cache")
+    engine = tmp_path / "fp32.engine"
+    sidecar = build_engine(fixture.model("fp32"), engine, precision="fp32", timing_cache=tmp_path / "timing.cache")
     assert (tmp_path / "timing.cache").stat().st_size > 0 and sidecar["flags"]["tf32"] is False
     contract = load_contract(str(engine))
+    frame = fixture.reference["inputs"][0]
     zeros = {C.STATE_IN + s.name: np.zeros(s.shape, s.dtype) for s in contract.state}
-    x = _events(8)
     with T.TensorRTRunner(str(engine), cuda_graph=cuda_graph) as runner:
-        once = runner.infer({C.INPUT: x[:4], **zeros})
-        _, state = runner.step({C.INPUT: x[:4]}, zeros)
-        streamed, state = runner.step({C.INPUT: x[4:]}, state)
-        final = runner.state_to_host(state)
-    ref4 = _ort(exported[4], {C.INPUT: x[:4], **zeros})
-    ref8 = _ort(exported[8], {C.INPUT: x, **zeros})
+        once = runner.infer({C.INPUT: frame[:1], **zeros})
+        streamed = run_steps(runner, contract, frame)
+        final = runner.state_to_host(streamed.state)
+    ort_out, ort_state = _ort_steps(fixture.model("fp32"), frame)
+    np.testing.assert_array_equal(once[C.STATE_OUT + C.STEP], [1])
     # spikes are thresholds: FP32 TensorRT vs ONNX Runtime may flip a rare borderline spike, no more
-    np.testing.assert_allclose(once[C.LOGITS], ref4[C.LOGITS], rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(once[C.SPIKE_COUNTS], ref4[C.SPIKE_COUNTS], rtol=0.01, atol=2)
-    np.testing.assert_array_equal(once[C.STATE_OUT + C.STEP], [4])
-    np.testing.assert_allclose(streamed[C.LOGITS], ref8[C.LOGITS], rtol=1e-3, atol=1e-3)
-    np.testing.assert_array_equal(final[C.STATE_IN + C.STEP], [8])
+    np.testing.assert_allclose(streamed.outputs[C.LOGITS], ort_out[C.LOGITS], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(streamed.outputs[C.SPIKE_COUNTS], ort_out[C.SPIKE_COUNTS], rtol=0.01, atol=2)
+    np.testing.assert_array_equal(final[C.STATE_IN + C.STEP], [contract.timesteps_trained])
     for s in contract.state:
-        np.testing.assert_allclose(final[C.STATE_IN + s.name], ref8[C.STATE_OUT + s.name], rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(final[C.STATE_IN + s.name], ort_state[C.STATE_IN + s.name], rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.gpu
-def test_fp16_engine_is_close_and_a_stale_sidecar_is_refused(exported, tmp_path):
+@pytest.mark.parametrize("key, precision, tolerance", [("fp32", "fp16", "fp16"), ("int8", "int8", "int8-integer")])
+def test_reduced_precision_engines_meet_the_documented_tolerance(fixture, tmp_path, key, precision, tolerance):
+    from edge_snn.runtime.backends.trt.build import build_engine
+    from edge_snn.runtime.selftest import compare
+    from edge_snn.runtime.session import Session
+
+    engine = tmp_path / f"{key}-{precision}.engine"
+    build_engine(fixture.model(key), engine, precision=precision)
+    with Session(engine) as session:
+        result = compare(session, fixture, key, tolerance)
+    assert result["passed"], result
+
+
+@pytest.mark.gpu
+def test_a_stale_sidecar_is_refused_on_the_gpu(fixture, tmp_path):
     from edge_snn.runtime.backends.trt.build import build_engine
     from edge_snn.runtime.backends.trt.sidecar import read_sidecar
 
-    engine = tmp_path / "t4-fp16.engine"
-    build_engine(exported[4], engine, precision="fp16")
+    engine = tmp_path / "fp16.engine"
+    build_engine(fixture.model("fp32"), engine, precision="fp16")
     assert (tmp_path / ".edge-snn-timing.cache").is_file()  # the default cache, next to the engine
-    contract = T.engine_contract(engine)
-    zeros = {C.STATE_IN + s.name: np.zeros(s.shape, s.dtype) for s in contract.state}
-    x = _events(4, seed=1)
-    with T.TensorRTRunner(str(engine)) as runner:
-        out = runner.infer({C.INPUT: x, **zeros})
-    ref = _ort(exported[4], {C.INPUT: x, **zeros})
-    assert np.abs(out[C.LOGITS] - ref[C.LOGITS]).mean() < 0.05 * (np.abs(ref[C.LOGITS]).mean() + 1e-3)
     write_sidecar(engine, {**read_sidecar(engine), "tensorrt_version": "0.0.0"})
     with pytest.raises(UserError, match="Rebuild it"):
         T.TensorRTRunner(str(engine)).activate()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,8 +23,10 @@ from edge_snn.runtime.backends.trt import sidecar as S
 from edge_snn.runtime.files import file_sha256
 from edge_snn.runtime.contract import ModelContract, StateTensor
 
-TRT_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPack (python3-libnvinfer); "
-            "on x86 pip install tensorrt")
+pytestmark = pytest.mark.runtime
+
+TRT_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPack (sudo apt install python3-libnvinfer, "
+            "and a venv made with --system-site-packages); on an x86-64 PC pip install 'edge-snn[tensorrt]'")
 
 
 def contract() -> ModelContract:
@@ -240,11 +243,102 @@ def test_runner_without_tensorrt_says_how_to_install_it(tmp_path, no_tensorrt):
     assert info.value.format_message() == TRT_HINT
 
 
-def test_importing_the_backend_imports_neither_tensorrt_nor_cuda_nor_torch():
-    code = ("import sys, edge_snn.runtime.backends.trt, edge_snn.runtime.backends.trt.build, edge_snn.cli.build_cmds; "
-            "print(sorted(m for m in ('tensorrt', 'cuda', 'torch', 'brevitas') if m in sys.modules))")
+def test_importing_the_backend_does_not_import_tensorrt_cuda_or_torch():
+    """The backend's own imports are checked, not ``sys.modules``: cuda-python installs an import
+    redirector (a .pth file) that may put ``cuda`` into ``sys.modules`` before edge-snn runs at all."""
+    code = textwrap.dedent("""
+        import sys
+        asked = []
+        class Refuse:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("tensorrt", "cuda", "torch", "brevitas"):
+                    asked.append(name)
+                    raise ImportError(f"{name} refused")
+        sys.meta_path.insert(0, Refuse())
+        import edge_snn.runtime.backends.trt, edge_snn.runtime.backends.trt.build, edge_snn.cli.build_cmds
+        import edge_snn.runtime.backends.trt.runner, edge_snn.runtime.backends.trt.loader
+        import edge_snn.runtime.backends.trt.cuda, edge_snn.runtime.backends.trt.sidecar
+        print(sorted(set(asked)))
+    """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+class FakeCudart:
+    """cuda-python's runtime module as a CUDA 13 binding sees a CUDA 12.6 driver: every call fails."""
+
+    class cudaError_t:
+        cudaSuccess, cudaErrorInsufficientDriver = 0, 35
+
+    def __init__(self, *, raises: bool = False):
+        self.raises = raises
+
+    def cudaGetDevice(self):
+        if self.raises:
+            raise RuntimeError("Function \"cudaGetDevice\" not found")
+        return (35, 0)
+
+    def cudaGetErrorName(self, err):
+        return (0, b"cudaErrorInsufficientDriver")
+
+    def cudaDriverGetVersion(self):
+        return (0, 12060)
+
+    def cudaRuntimeGetVersion(self):
+        return (35, 0)
+
+
+@pytest.mark.parametrize("raises", [False, True])
+def test_a_driver_bindings_mismatch_is_one_line_naming_both_versions(monkeypatch, raises):
+    from edge_snn.runtime.backends.trt import cuda as CU
+
+    monkeypatch.setattr(CU, "import_cudart", lambda: FakeCudart(raises=raises))
+    monkeypatch.setattr(CU, "bindings_version", lambda: "13.0.1")
+    with pytest.raises(UserError) as info:
+        CU.gpu_info()
+    message = str(info.value)
+    assert "\n" not in message and "cudaGetDevice" in message
+    assert "CUDA driver 12.6" in message and "cuda-python 13.0.1" in message
+    assert "pip install 'cuda-python>=12.0,<13'" in message
+    assert ("not found" if raises else "cudaErrorInsufficientDriver") in message
+
+
+def test_build_reports_the_mismatch_as_a_user_error_not_a_traceback(tmp_path, monkeypatch):
+    from edge_snn.runtime.backends.trt import cuda as CU
+
+    monkeypatch.setattr(CU, "import_cudart", lambda: FakeCudart())
+    monkeypatch.setattr(CU, "bindings_version", lambda: "13.0.1")
+    monkeypatch.setattr(B, "import_tensorrt", lambda: SimpleNamespace(__version__="10.3.0"))
+    onnx_path = tiny_onnx(tmp_path / "m.onnx", metadata=contract().to_metadata())
+    with pytest.raises(UserError, match="no usable CUDA device: CUDA error in cudaGetDevice.*CUDA driver 12.6"):
+        B.build_engine(onnx_path, tmp_path / "m.engine", precision="fp16")
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_capture_is_thread_local_and_a_failure_is_cleared_with_cuda_get_last_error():
+    from edge_snn.runtime.backends.trt import cuda as CU
+
+    calls = []
+    rt = SimpleNamespace(
+        cudaError_t=SimpleNamespace(cudaSuccess=0),
+        cudaStreamCaptureMode=SimpleNamespace(cudaStreamCaptureModeGlobal="global",
+                                              cudaStreamCaptureModeThreadLocal="thread-local"),
+        cudaStreamBeginCapture=lambda stream, mode: calls.append(("begin", mode)) or (0,),
+        cudaGetLastError=lambda: calls.append(("last-error",)) or (0,),
+    )
+    runtime = CU.CudaRuntime.__new__(CU.CudaRuntime)
+    runtime.rt = rt
+    runtime.begin_capture(7)
+    runtime.clear_error()
+    assert calls == [("begin", "thread-local"), ("last-error",)]
+
+
+def test_a_sidecar_records_the_board(tmp_path):
+    from edge_snn.runtime.platform_info import Module
+
+    engine, sidecar = sidecar_for(tmp_path, module=Module("NVIDIA Jetson Orin NX", 16 << 30))
+    assert S.read_sidecar(engine)["device"] == {"model": "NVIDIA Jetson Orin NX", "memory_bytes": 16 << 30}
+    assert sidecar["sidecar_version"] == 2
 
 
 # --- the CLI ---------------------------------------------------------------------

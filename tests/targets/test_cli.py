@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 import edge_snn.cli.target_cmds  # noqa: F401  (registers the commands until edge_snn.cli does)
 from edge_snn.cli import app
 
+pytestmark = pytest.mark.runtime
+
 runner = CliRunner()
 
 

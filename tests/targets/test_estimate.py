@@ -9,6 +9,8 @@ from onnx import TensorProto, helper, numpy_helper
 from edge_snn.errors import UserError
 from edge_snn.targets import estimate_floor, load_target
 
+pytestmark = pytest.mark.runtime
+
 
 def vi(name, shape, elem=TensorProto.FLOAT):
     return helper.make_tensor_value_info(name, elem, shape)

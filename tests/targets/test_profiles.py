@@ -11,6 +11,8 @@ from edge_snn.errors import UserError
 from edge_snn.targets import Target, list_targets, load_target
 from edge_snn.targets.profiles import profiles_dir
 
+pytestmark = pytest.mark.runtime
+
 SHIPPED = ["agx-orin-64gb", "desktop-cuda", "orin-nano-8gb", "orin-nx-16gb", "x86-cpu"]
 ORIN = ["orin-nano-8gb", "orin-nx-16gb", "agx-orin-64gb"]
 
@@ -120,3 +122,15 @@ def test_peak_lookup_errors_are_user_errors():
         load_target("agx-orin-64gb").peak_ops_per_s("dla", "fp32")
     with pytest.raises(UserError, match="no GPU"):
         load_target("x86-cpu").peak_ops_per_s("gpu", "fp32")
+
+
+def test_dla_peaks_follow_nvidia_and_fp16_is_not_made_up():
+    agx, nx = load_target("agx-orin-64gb"), load_target("orin-nx-16gb")
+    assert agx.dla.int8_dense_tops_per_core == 26.25  # 105 sparse TOPS for 2 DLAs at MAXN, dense per core
+    assert nx.dla.int8_dense_tops_per_core == 10.0  # "comparable to AGX Orin at 15W": 40 sparse for 2 DLAs
+    for t in (agx, nx):
+        assert t.dla.fp16_dense_tflops_per_core is None  # unpublished, and not INT8/2 on Orin
+        with pytest.raises(UserError, match="publishes no DLA FP16 peak"):
+            t.peak_ops_per_s("dla", "fp16")
+    text = (agx.path).read_text()
+    assert "Deep-Learning-Accelerator-SW" in text and "fp16_dense_tflops_per_core" not in text.split("[dla]")[1].split("[memory]")[0]

@@ -17,11 +17,14 @@ def availability() -> str | None:
     from edge_snn.runtime.backends.trt.build import TRT_INSTALL_HINT
     from edge_snn.runtime.backends.trt.cuda import CUDA_INSTALL_HINT
 
-    if importlib.util.find_spec("tensorrt") is None:
+    try:
+        if importlib.util.find_spec("tensorrt") is None:
+            return TRT_INSTALL_HINT
+    except ImportError:  # a finder that refuses the name
         return TRT_INSTALL_HINT
     try:
         found = importlib.util.find_spec("cuda.bindings") or importlib.util.find_spec("cuda.cudart")
-    except ModuleNotFoundError:
+    except ImportError:  # no `cuda` package at all (ModuleNotFoundError), or a refusing finder
         found = None
     return None if found else CUDA_INSTALL_HINT
 

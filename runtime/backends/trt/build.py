@@ -20,6 +20,10 @@ Precisions (``weakly typed`` network, TensorRT picks kernels per layer):
   flag is still set because TensorRT 10 up to 10.11 (JetPack 6 ships 10.3)
   requires it for weakly typed networks; layers outside Q/DQ pairs stay FP32.
 - ``best``: FP16 plus, when the graph has Q/DQ nodes, INT8 (``trtexec --best``).
+- ``int8`` on a DLA-form export of a quantized checkpoint (no Q/DQ, a
+  ``<model>.calib.cache`` next to it, :mod:`.calibration`): implicit
+  quantization from the cache's Brevitas scales, with FP16 for the layers the
+  cache gives no scale.
 
 The first half of this module (sidecar, hashing, compatibility) is plain
 Python and tested without a GPU; the TensorRT calls are in
@@ -29,27 +33,22 @@ Python and tested without a GPU; the TensorRT calls are in
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.backends.trt.cuda import gpu_info
+from edge_snn.runtime.backends.trt.cuda import cuda_versions, describe_versions, gpu_info
 from edge_snn.runtime.backends.trt.sidecar import make_sidecar, write_sidecar
 from edge_snn.runtime.files import file_sha256, write_bytes_atomic
+from edge_snn.runtime.platform_info import this_module
 
 PRECISIONS = ("fp32", "fp16", "int8", "best")
 TIMING_CACHE_NAME = ".edge-snn-timing.cache"
 DEFAULT_WORKSPACE_MB = 1024
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
-TRT_INSTALL_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPack (python3-libnvinfer); "
-                    "on x86 pip install tensorrt")
-CUDA_INSTALL_HINT = ("cuda-python is not installed (the TensorRT backend uses it for device memory): "
-                     "pip install cuda-python (a 12.x release for CUDA 12 / JetPack 6)")
-
+TRT_INSTALL_HINT = ("TensorRT is not installed: on a Jetson it comes with JetPack (sudo apt install python3-libnvinfer, "
+                    "and a venv made with --system-site-packages); on an x86-64 PC pip install 'edge-snn[tensorrt]'")
 
 
 def read_onnx_summary(onnx_path) -> tuple[dict[str, str], bool]:
@@ -62,16 +61,18 @@ def read_onnx_summary(onnx_path) -> tuple[dict[str, str], bool]:
     return metadata, has_qdq
 
 
-def resolve_flags(precision: str, *, has_qdq: bool, dla_core: int | None, model_name: str = "the model") -> dict:
-    """The builder flags for ``precision`` on a graph with/without Q/DQ nodes (UserError when impossible)."""
+def resolve_flags(precision: str, *, has_qdq: bool, dla_core: int | None, model_name: str = "the model",
+                  has_cache: bool = False) -> dict:
+    """The builder flags for ``precision`` on a graph with/without Q/DQ nodes or a calibration cache."""
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision == "int8" and not has_qdq:
+    if precision == "int8" and not (has_qdq or has_cache):
         raise UserError(f"int8 precision needs a quantized graph, but {model_name} has no QuantizeLinear/DequantizeLinear "
-                        "nodes and edge-snn has no INT8 calibrator; export a quantization-aware (QAT) checkpoint, "
-                        "or build with --fp16")
-    fp16 = precision in ("fp16", "best")
-    int8 = precision == "int8" or (precision == "best" and has_qdq)
+                        "nodes and no calibration cache next to it, and edge-snn has no INT8 calibrator; export a "
+                        "quantized checkpoint (with --dla for the DLA's calibration cache), or build with --fp16")
+    implicit = has_cache and not has_qdq and precision in ("int8", "best")
+    fp16 = precision in ("fp16", "best") or implicit  # implicit INT8: layers without a scale run FP16
+    int8 = precision == "int8" or (precision == "best" and (has_qdq or implicit))
     if dla_core is not None and not (fp16 or int8):
         raise UserError("DLA cores run FP16 or INT8 only; add --fp16 (or --int8 for a quantized graph) to use --dla-core")
     return {"fp16": fp16, "int8": int8, "tf32": False if precision == "fp32" else True}
@@ -151,14 +152,30 @@ def build_engine(onnx_path, engine_path, *, precision: str = "fp32", dla_core: i
     workspace_mb: scratch memory TensorRT may use per layer (default 1024 MiB).
     """
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
+    from edge_snn.runtime.backends.trt.calibration import cache_calibrator, cache_path, read_calibration_cache
+
     metadata, has_qdq = read_onnx_summary(onnx_path)
-    flags = resolve_flags(precision, has_qdq=has_qdq, dla_core=dla_core, model_name=str(onnx_path))
+    calib = cache_path(onnx_path)
+    has_cache = calib.is_file() and not has_qdq
+    flags = resolve_flags(precision, has_qdq=has_qdq, dla_core=dla_core, model_name=str(onnx_path),
+                          has_cache=has_cache)
+    cache_blob = calib.read_bytes() if has_cache and flags["int8"] else None
+    if cache_blob is not None:
+        read_calibration_cache(cache_blob.decode(errors="replace"), source=str(calib))  # damaged: say so now
     trt = import_tensorrt()
     gpu_name, capability = gpu_info()
     cache_path = Path(timing_cache) if timing_cache is not None else default_timing_cache(engine_path)
 
     logger = _logger(trt)
-    builder = trt.Builder(logger)
+    try:
+        builder = trt.Builder(logger)
+    except Exception as err:  # TensorRT raises when it cannot initialize CUDA
+        builder, reason = None, f"{type(err).__name__}: {err}"
+    else:
+        reason = "it returned None"
+    if builder is None:
+        raise UserError(f"TensorRT {trt.__version__} could not create a builder ({reason}; "
+                        f"{describe_versions(cuda_versions())}); run `edge-snn doctor` for the fix")
     network, _parser = _parse_onnx(trt, builder, logger, onnx_path)  # the parser owns weights until the build
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
@@ -168,6 +185,10 @@ def build_engine(onnx_path, engine_path, *, precision: str = "fp32", dla_core: i
         config.set_flag(trt.BuilderFlag.FP16)
     if flags["int8"]:
         config.set_flag(trt.BuilderFlag.INT8)
+    calibrator = None  # kept referenced here until the build is done
+    if cache_blob is not None:  # implicit quantization: TensorRT reads every scale from the cache
+        calibrator = cache_calibrator(trt, cache_blob)
+        config.int8_calibrator = calibrator
     if dla_core is not None:
         if not 0 <= dla_core < builder.num_DLA_cores:
             raise UserError(f"--dla-core {dla_core} does not exist: this device has {builder.num_DLA_cores} DLA "
@@ -192,7 +213,9 @@ def build_engine(onnx_path, engine_path, *, precision: str = "fp32", dla_core: i
         onnx_path=onnx_path, engine_path=engine_path, model_sha256=file_sha256(onnx_path),
         engine_sha256=hashlib.sha256(engine_bytes).hexdigest(), trt_version=trt.__version__,
         gpu_name=gpu_name, compute_capability=capability, metadata=metadata, build_seconds=seconds,
+        module=this_module(),
         flags={"precision": precision, **flags, "dla_core": dla_core, "gpu_fallback": bool(gpu_fallback),
+               "calibration_cache": str(calib) if cache_blob is not None else None,
                "workspace_mb": int(workspace_mb), "timing_cache": str(cache_path)},
     )
     write_sidecar(engine_path, sidecar)

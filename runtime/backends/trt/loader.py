@@ -3,7 +3,7 @@
 ``EngineFromFile(path)`` is a loader in Polygraphy's sense: nothing is read or
 imported until it is called (by the runner's ``activate()``). It refuses an
 engine built by another TensorRT version, for another GPU, or changed since
-its build, *before* deserializing it.
+its build, or on another Jetson module (sidecar version 2), *before* deserializing it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from edge_snn.runtime.backends.trt.build import import_tensorrt
 from edge_snn.runtime.backends.trt.cuda import gpu_info
 from edge_snn.runtime.backends.trt.sidecar import check_engine_compatible, read_sidecar
 from edge_snn.runtime.contract import ModelContract, read_contract
+from edge_snn.runtime.platform_info import this_module
 
 
 def _missing_engine(path: Path) -> UserError:
@@ -57,7 +58,7 @@ class EngineFromFile:
         gpu_name, capability = gpu_info()
         check_engine_compatible(sidecar, trt_version=trt.__version__, gpu_name=gpu_name,
                                 compute_capability=capability, engine_sha256=hashlib.sha256(blob).hexdigest(),
-                                engine_path=path)
+                                engine_path=path, module=this_module())
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         dla_core = sidecar.get("flags", {}).get("dla_core")
         if dla_core is not None:

@@ -16,7 +16,13 @@ With ``cuda_graph=True`` the engine's enqueue is captured into a CUDA graph,
 once per parity (the addresses are baked into a graph, so the two address
 pairs need two graphs), after one ordinary run at that parity, as
 TensorRT asks. Replaying a graph saves the per-kernel launch cost, which
-dominates small spiking layers on a Jetson.
+dominates small spiking layers on a Jetson. The capture follows trtexec
+(TensorRT ``samples/common/sampleInference.cpp`` and ``sampleDevice.h``):
+thread-local capture mode; when the enqueue fails under capture, end the
+capture (it reports ``cudaErrorStreamCaptureInvalidated``), clear the sticky
+error with ``cudaGetLastError()`` and run without graphs. DLA engines are
+never captured: NVIDIA's Jetson benchmark samples state that CUDA graphs are
+not supported on DLA and run DLA engines with graphs off.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import numpy as np
 
 from edge_snn.errors import UserError
 from edge_snn.runtime.backends.base import Runner
-from edge_snn.runtime.backends.trt.cuda import CudaRuntime
+from edge_snn.runtime.backends.trt.cuda import CudaError, CudaRuntime
 from edge_snn.runtime.backends.trt.loader import EngineFromFile
 from edge_snn.runtime.contract import STATE_IN, STATE_OUT
 
@@ -75,6 +81,11 @@ class TensorRTRunner(Runner):
         loaded = self.loader()  # TensorRT first: its install hint is the one a user needs first
         self.cuda, self.sidecar = CudaRuntime(), loaded.sidecar
         self.trt_runtime, self.engine = loaded.runtime, loaded.engine
+        dla_core = (self.sidecar.get("flags") or {}).get("dla_core")
+        if self.cuda_graph and dla_core is not None:
+            warnings.warn(f"{self.model_path} runs on DLA core {dla_core}: CUDA graphs are not supported on DLA, so "
+                          "it runs without them", stacklevel=3)
+            self.cuda_graph = False
         self.context = self.engine.create_execution_context()
         if self.context is None:
             raise UserError(f"TensorRT could not create an execution context for {self.model_path}; "
@@ -103,6 +114,15 @@ class TensorRTRunner(Runner):
                             "this is not an edge-snn graph")
         self.state_names = sorted(ins)
         return tensors
+
+    def graph_io(self):
+        """The engine's own I/O tensors, for the session's check of the contract against them."""
+        from edge_snn.runtime.contract import GraphIO
+
+        def described(inputs: bool) -> dict:
+            return {n: (t.shape, t.dtype.name) for n, t in self.tensors.items() if t.is_input == inputs}
+
+        return GraphIO(inputs=described(True), outputs=described(False), initializers={}, values=None)
 
     def _allocate(self) -> None:
         """One device + one pinned host buffer per plain tensor; two device buffers per state tensor."""
@@ -254,19 +274,37 @@ class TensorRTRunner(Runner):
         return {name: self.host[name].copy() for name in plain}
 
     def _capture(self, parity: int) -> None:
-        """Record the enqueue at ``parity`` (its addresses are bound) into a CUDA graph; give up quietly."""
-        cuda, graph = self.cuda, None
+        """Record the enqueue at ``parity`` (its addresses are bound) into a CUDA graph; on failure run without.
+
+        As trtexec does: a failed enqueue under capture invalidates it, ``cudaStreamEndCapture`` then
+        fails too, and the error stays sticky until ``cudaGetLastError()`` clears it, which must
+        happen before the next ordinary enqueue on this stream.
+        """
+        cuda, graph, failure = self.cuda, None, None
         try:
             cuda.begin_capture(self.stream)
+        except CudaError as err:
+            return self._give_up_capture(err)
+        try:
+            if not self.context.execute_async_v3(cuda.stream_handle(self.stream)):
+                failure = RuntimeError("execute_async_v3 returned False while capturing")
+        except Exception as err:  # TensorRT may raise instead of returning False
+            failure = err
+        try:
+            graph = cuda.end_capture(self.stream)  # always leave capture mode
+        except CudaError as err:
+            failure = failure or err
+        if failure is None:
             try:
-                ok = self.context.execute_async_v3(cuda.stream_handle(self.stream))
-            finally:
-                graph = cuda.end_capture(self.stream)  # always leave capture mode
-            if not ok:
-                raise RuntimeError("execute_async_v3 returned False while capturing")
-            self.graphs[parity] = (graph, cuda.instantiate(graph))
-        except RuntimeError as err:
-            if graph is not None:
-                cuda.destroy("GraphDestroy", graph)
-            self.cuda_graph = False
-            warnings.warn(f"CUDA graph capture failed ({err}); running {self.model_path} without graphs", stacklevel=3)
+                self.graphs[parity] = (graph, cuda.instantiate(graph))
+                return
+            except CudaError as err:
+                failure = err
+        if graph is not None:
+            cuda.destroy("GraphDestroy", graph)
+        self._give_up_capture(failure)
+
+    def _give_up_capture(self, err: Exception) -> None:
+        self.cuda.clear_error()  # cudaGetLastError: reset the capture's sticky error
+        self.cuda_graph = False
+        warnings.warn(f"CUDA graph capture failed ({err}); running {self.model_path} without graphs", stacklevel=4)

@@ -7,20 +7,31 @@ ONNX file and of the engine, the build flags, and the ONNX ``metadata_props``
 dict: the runtime reads the model contract from it and refuses a stale or
 foreign engine *before* deserializing it (:func:`check_engine_compatible`).
 Plain Python, tested without a GPU.
+
+Version 2 adds ``device``: the board's device-tree model and total memory
+(:mod:`edge_snn.runtime.platform_info`). Every Orin (Nano, NX, AGX) reports the
+GPU name "Orin" and compute capability 8.7, so only these tell an engine built
+on an Orin NX from one built on an AGX Orin; a different model string, or a
+total memory more than 10% away, is refused. A version 1 sidecar (no
+``device``) is refused on a Jetson, where the module cannot be confirmed and
+engines are specific to it, and accepted with a warning elsewhere (desktop
+GPUs have distinct names); rebuilding writes version 2.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 from edge_snn.errors import UserError
 from edge_snn.runtime.files import write_json_atomic
+from edge_snn.runtime.platform_info import Module, same_memory_class
 
 SIDECAR_FORMAT = "edge-snn-trt-engine"
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2
 
 
 def sidecar_path(engine_path: str | os.PathLike) -> Path:
@@ -37,7 +48,7 @@ def format_capability(capability) -> str:
 
 def make_sidecar(*, onnx_path, engine_path, model_sha256: str, engine_sha256: str, trt_version: str,
                  gpu_name: str, compute_capability, flags: dict, metadata: dict[str, str],
-                 build_seconds: float = 0.0) -> dict:
+                 build_seconds: float = 0.0, module: Module | None = None) -> dict:
     """The sidecar dict (see the module docstring for what each field is for)."""
     return {
         "format": SIDECAR_FORMAT,
@@ -48,6 +59,7 @@ def make_sidecar(*, onnx_path, engine_path, model_sha256: str, engine_sha256: st
         "model_sha256": model_sha256,
         "tensorrt_version": str(trt_version),
         "gpu": {"name": str(gpu_name), "compute_capability": format_capability(compute_capability)},
+        "device": {"model": module.model if module else None, "memory_bytes": module.memory_bytes if module else None},
         "flags": dict(flags),
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(float(build_seconds), 3),
@@ -83,11 +95,42 @@ def read_sidecar(engine_path) -> dict:
     return sidecar
 
 
+def _gib(value) -> str:
+    return f"{value / 2**30:.1f} GiB" if value else "unknown memory"
+
+
+def module_mismatches(sidecar: dict, module: Module) -> list[str]:
+    """How the board recorded in a version 2 sidecar differs from ``module`` (model string, memory size)."""
+    device = sidecar.get("device") or {}
+    problems = []
+    if device.get("model") != module.model:
+        problems.append(f"built on board '{device.get('model') or 'not a Jetson'}', this is "
+                        f"'{module.model or 'not a Jetson'}'")
+    elif not same_memory_class(device.get("memory_bytes"), module.memory_bytes):
+        problems.append(f"built on a module with {_gib(device.get('memory_bytes'))}, this one has "
+                        f"{_gib(module.memory_bytes)}")
+    return problems
+
+
 def engine_mismatches(sidecar: dict, *, trt_version: str, gpu_name: str, compute_capability,
-                      engine_sha256: str) -> list[str]:
-    """What differs between the build recorded in ``sidecar`` and this machine/file (empty: compatible)."""
+                      engine_sha256: str, module: Module | None = None) -> list[str]:
+    """What differs between the build recorded in ``sidecar`` and this machine/file (empty: compatible).
+
+    module: this board (None: not checked). A sidecar without ``device`` (version 1) is a
+    mismatch on a Jetson and a warning elsewhere (see the module docstring).
+    """
     gpu = sidecar.get("gpu", {})
     problems = []
+    if module is not None:
+        if "device" in sidecar:
+            problems += module_mismatches(sidecar, module)
+        elif module.is_jetson:
+            problems.append("its sidecar (version 1) does not record the Jetson module it was built on, and Orin "
+                            "Nano, NX and AGX all report GPU 'Orin' 8.7, so it cannot be confirmed for this "
+                            f"'{module.model}'")
+        else:
+            warnings.warn(f"the sidecar of {sidecar.get('engine', 'this engine')} is version 1 and records no board; "
+                          "rebuild the engine to record it", stacklevel=3)
     if sidecar.get("tensorrt_version") != str(trt_version):
         problems.append(f"built with TensorRT {sidecar.get('tensorrt_version')}, this is TensorRT {trt_version}")
     if gpu.get("compute_capability") != format_capability(compute_capability):
@@ -101,10 +144,11 @@ def engine_mismatches(sidecar: dict, *, trt_version: str, gpu_name: str, compute
 
 
 def check_engine_compatible(sidecar: dict, *, trt_version: str, gpu_name: str, compute_capability,
-                            engine_sha256: str, engine_path: str | os.PathLike = "the engine") -> None:
-    """Raise a UserError listing every mismatch; TensorRT engines are not portable across versions or GPUs."""
+                            engine_sha256: str, engine_path: str | os.PathLike = "the engine",
+                            module: Module | None = None) -> None:
+    """Raise a UserError listing every mismatch; TensorRT engines are not portable across versions, GPUs or modules."""
     problems = engine_mismatches(sidecar, trt_version=trt_version, gpu_name=gpu_name,
-                                 compute_capability=compute_capability, engine_sha256=engine_sha256)
+                                 compute_capability=compute_capability, engine_sha256=engine_sha256, module=module)
     if problems:
         model = sidecar.get("model", "MODEL.onnx")
         raise UserError(f"{engine_path} cannot run here: {'; '.join(problems)}. Rebuild it on this device with "

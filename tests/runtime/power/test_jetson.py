@@ -17,6 +17,8 @@ from edge_snn.runtime.power.jetson import (
     total_watts,
 )
 
+pytestmark = pytest.mark.runtime
+
 
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

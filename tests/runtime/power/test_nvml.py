@@ -9,6 +9,8 @@ import pytest
 from edge_snn.runtime.power import open_best_meter
 from edge_snn.runtime.power.nvml import NvmlEnergy
 
+pytestmark = pytest.mark.runtime
+
 # The pynvml calls NvmlEnergy makes, with a counter that grows 250 mJ per read.
 FAKE_PYNVML = '''
 class NVMLError(Exception):

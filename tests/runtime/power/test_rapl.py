@@ -9,6 +9,8 @@ import pytest
 from edge_snn.runtime.power import open_best_meter
 from edge_snn.runtime.power.rapl import RaplCounters, counter_delta_uj, find_rapl_zones
 
+pytestmark = pytest.mark.runtime
+
 RANGE = 262_143_328_850  # max_energy_range_uj of a typical package
 
 

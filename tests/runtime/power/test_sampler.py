@@ -13,6 +13,8 @@ import pytest
 from edge_snn.errors import UserError
 from edge_snn.runtime.power import NOT_MEASURED, PowerSampler, integrate_energy, measure_idle, open_best_meter
 
+pytestmark = pytest.mark.runtime
+
 
 def orin_nx(sys_root: Path, vdd_in_ma: int = 1000) -> Path:
     """Orin NX INA3221 at 1-0040 as JetPack 6 lays it out; 5 V on every rail."""

@@ -7,6 +7,8 @@ import pytest
 from edge_snn.runtime.power.sampler import TegrastatsMeter
 from edge_snn.runtime.power.tegrastats import parse_tegrastats_line, rail_watts
 
+pytestmark = pytest.mark.runtime
+
 AGX_ORIN_JP6 = (
     "11-21-2025 08:49:48 RAM 13983/62780MB (lfb 424x4MB) SWAP 126/31390MB (cached 0MB) "
     "CPU [90%@2201,100%@2201,100%@2201,100%@2201] EMC_FREQ 1%@2133 GR3D_FREQ 14%@[407,407] VIC_FREQ 115 "

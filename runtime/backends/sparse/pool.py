@@ -1,0 +1,53 @@
+"""AveragePool over ``[N, C, H, W]`` float32 in one pass (numpy's nine shifted slices cost nine passes).
+
+ONNX semantics with explicit pads: each output is the sum of its window's
+inputs (zero padding included; float32, summed over rows then columns), divided by the
+window size when ``count_include_pad`` is 1 (edge-snn's pool, as in the
+paper's code), else by the number of in-map inputs; ``ceil_mode`` may add a
+last partial window, whose padded count stops at the pads (as ONNX Runtime 1.32 counts;
+1.17 counted differently; edge-snn's exporter never sets ceil_mode). Each plane is
+summed row by row into one zero-padded column buffer (rows outside the map are
+skipped, padded columns stay 0): the row sums run over contiguous memory
+(vectorized), only the last kernel-width adds read strided columns.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+def window_counts(in_size: int, out_size: int, k: int, stride: int, pad_lo: int, pad_hi: int, dilation: int,
+                  include_pad: bool) -> np.ndarray:
+    """Per output index along one axis, the window positions the divisor counts."""
+    pos = np.arange(out_size)[:, None] * stride - pad_lo + np.arange(k)[None, :] * dilation
+    limit_lo, limit_hi = (-pad_lo, in_size + pad_hi) if include_pad else (0, in_size)
+    return ((pos >= limit_lo) & (pos < limit_hi)).sum(1)
+
+
+@nb.njit(cache=True, parallel=True, nogil=True)
+def average_pool(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, divisor, out):
+    """``out[n, c] = window sums of x[n, c] / divisor`` (``divisor [Ho, Wo]`` float32, see :func:`window_counts`)."""
+    n, c, h, w = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    grid_w = max(w + pad_left, (out_w - 1) * stride_w + (kernel_w - 1) * dilation_w + 1)
+    for plane in nb.prange(n * c):
+        b, ch = plane // c, plane % c
+        src = x[b, ch]
+        dst = out[b, ch]
+        column = np.zeros(grid_w, np.float32)  # padded columns stay 0
+        for oh in range(out_h):  # window = sum over kh of input rows (contiguous), then over kw of strided columns
+            for iw in range(w):
+                column[pad_left + iw] = 0.0
+            for kh in range(kernel_h):
+                ih = oh * stride_h - pad_top + kh * dilation_h
+                if 0 <= ih < h:
+                    row = src[ih]
+                    for iw in range(w):
+                        column[pad_left + iw] += row[iw]
+            line = dst[oh]
+            for ow in range(out_w):
+                total = column[ow * stride_w]
+                for kw in range(1, kernel_w):
+                    total += column[ow * stride_w + kw * dilation_w]
+                line[ow] = total / divisor[oh, ow]

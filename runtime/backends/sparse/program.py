@@ -1,0 +1,230 @@
+"""The executable form of a graph: units (single nodes, fused chains, convolutions) in a dependency order.
+
+:func:`build_program` plans once per activation: constants folded (:mod:`.graph`),
+elementwise chains compiled (:mod:`.fusion`), convolutions given their layer
+(:mod:`.conv`), every other node mapped to its reference op (:mod:`.ops`; an
+unknown op is refused here, before any call). Units run in a topological
+order of their own dependencies, preferring graph order, so a time-major
+graph runs layer by layer when its LIF chains span the steps. Values are
+dropped after their last reader; nodes whose outputs nobody needs (a
+``DequantizeLinear`` replaced by the integer conv) are not run at all.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_snn.errors import UserError
+from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, plan_convolutions
+from edge_snn.runtime.backends.sparse.fusion import ChainProgram, find_chains
+from edge_snn.runtime.backends.sparse.graph import Graph, attributes
+from edge_snn.runtime.backends.sparse.ops import OPS, unsupported
+
+
+@dataclass
+class Context:
+    """Per-runner execution settings: threads (0: all cores), conv mode and crossover rate."""
+
+    threads: int = 0
+    mode: str = "auto"
+    crossover: float = DEFAULT_CROSSOVER
+
+
+class NodeUnit:
+    def __init__(self, node, order: int, source: str):
+        if node.op_type not in OPS:
+            raise unsupported(node, source)
+        self.node, self.order = node, order
+        self.fn = OPS[node.op_type]
+        self.attrs = attributes(node)
+        self.attrs["_outputs"] = len(node.output)
+        self.inputs = [n for n in node.input if n]
+        self.outputs = [n for n in node.output if n]
+
+    def run(self, env: dict, context: Context) -> None:
+        results = self.fn(self.attrs, [env[n] if n else None for n in self.node.input])
+        for name, value in zip(self.node.output, results):
+            if name:
+                env[name] = value
+
+
+class ChainUnit:
+    def __init__(self, program: ChainProgram, order: int):
+        self.program, self.order = program, order
+        self.inputs, self.outputs = program.inputs, program.outputs
+        p = program
+        self.rows, self.length = p.rows, p.length
+        self.row_shape = p.shape[:p.row_axes] + (1,) * (len(p.shape) - p.row_axes)
+
+    def run(self, env: dict, context: Context) -> None:
+        from edge_snn.runtime.backends.sparse.chain_kernel import run_chain
+
+        p = self.program
+        full = [np.ascontiguousarray(env[n], np.float32) for n in p.full_inputs]
+        rows = np.empty((max(len(p.row_inputs), 1), self.rows), np.float32)
+        for i, name in enumerate(p.row_inputs):
+            value = np.asarray(env[name], np.float32)
+            value = value.reshape((1,) * (len(p.shape) - value.ndim) + value.shape)
+            rows[i] = np.broadcast_to(value, self.row_shape).reshape(-1)
+        outs = [np.empty(p.shape, np.float32) for _ in p.stores]
+        full_addresses = np.array([a.ctypes.data for a in full] or [0], np.int64)
+        out_addresses = np.array([a.ctypes.data for a in outs] or [0], np.int64)
+        sums = run_chain(p.code, p.registers, full_addresses, rows, out_addresses, len(p.sums), self.rows, self.length)
+        del full  # kept alive through the call above
+        for names, array in zip(p.stores, outs):
+            for name in names:
+                env[name] = array
+        for (name, shape), total in zip(p.sums, sums):
+            env[name] = np.full(shape, total, np.float32)
+        for name, source in p.passthrough.items():
+            env[name] = env[source]
+
+
+class MemoizedUnit:
+    """Nodes that depend only on tiny graph inputs (the step counter): computed once per distinct input value.
+
+    A time-major graph looks up each layer's BN scale and shift for each step
+    with ``Add``/``Min``/``Gather``/``Reshape`` on ``state_in.step``: thousands
+    of tiny numpy calls per frame whose results depend on one integer. They run
+    as the graph says, the first time a step value is seen; later calls reuse
+    the results (at most ``LIMIT`` step values are kept).
+    """
+
+    LIMIT = 256
+
+    def __init__(self, units: list, keys: list[str], outputs: list[str]):
+        self.units, self.keys, self.outputs = units, keys, outputs
+        self.inputs = list(keys)
+        self.order = min(u.order for u in units)
+        self.cache: dict[bytes, dict] = {}
+
+    def run(self, env: dict, context: Context) -> None:
+        key = b"".join(np.ascontiguousarray(env[k]).tobytes() for k in self.keys)
+        values = self.cache.get(key)
+        if values is None:
+            local = dict(env)
+            for unit in self.units:
+                unit.run(local, context)
+            values = {name: local[name] for name in self.outputs}
+            if len(self.cache) >= self.LIMIT:
+                self.cache.pop(next(iter(self.cache)))
+            self.cache[key] = values
+        env.update(values)
+
+
+def _memoize_tiny(units: list, graph: Graph, keep: set[str]) -> list:
+    """Fold the node units that depend only on constants and tiny graph inputs into one :class:`MemoizedUnit`."""
+    keys = [name for name, (shape, _) in graph.inputs.items() if int(np.prod(shape)) <= 16]
+    if not keys:
+        return units
+    derived = set(keys) | set(graph.constants)
+    tiny = []
+    for unit in units:
+        if isinstance(unit, NodeUnit) and all(n in derived for n in unit.inputs):
+            tiny.append(unit)
+            derived.update(unit.outputs)
+    if not tiny:
+        return units
+    tiny_ids = {id(u) for u in tiny}
+    rest = [u for u in units if id(u) not in tiny_ids]
+    read = {n for u in rest for n in u.inputs} | keep
+    outputs = sorted({n for u in tiny for n in u.outputs if n in read})
+    return [MemoizedUnit(tiny, keys, outputs), *rest]
+
+
+class Program:
+    """Runs a planned graph: ``program.run(feed) -> {output name: array}``."""
+
+    def __init__(self, graph: Graph, units: list, works: dict, context: Context):
+        self.graph, self.units, self.works, self.context = graph, units, works, context
+        needed_later: dict[str, int] = {}
+        for i, unit in enumerate(units):
+            for name in unit.inputs:
+                needed_later[name] = i
+        keep = set(graph.outputs) | set(graph.constants)
+        self.memoized = {n for u in units if isinstance(u, MemoizedUnit) for n in u.outputs} | set(graph.constants)  # returned as copies
+        self.release = [[] for _ in units]
+        for name, i in needed_later.items():
+            if name not in keep:
+                self.release[i].append(name)
+
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numba
+
+        numba.set_num_threads(self.context.threads or numba.config.NUMBA_NUM_THREADS)
+        env = dict(self.graph.constants)
+        env.update(feed)
+        for unit, done in zip(self.units, self.release):
+            unit.run(env, self.context)
+            for name in done:
+                env.pop(name, None)
+        return {name: np.array(env[name]) if name in self.memoized else np.asarray(env[name]) for name in self.graph.outputs}
+
+
+def _schedule(units: list, available: set[str]) -> list | None:
+    """Units in a dependency order (ready units by graph order), or None if fused chains made a cycle."""
+    producer = {}
+    for i, unit in enumerate(units):
+        for name in unit.outputs:
+            producer[name] = i
+    waiting = []
+    users: dict[int, list[int]] = {}
+    for i, unit in enumerate(units):
+        deps = {producer[n] for n in unit.inputs if n not in available and n in producer}
+        deps.discard(i)
+        waiting.append(len(deps))
+        for d in deps:
+            users.setdefault(d, []).append(i)
+    ready = [(unit.order, i) for i, unit in enumerate(units) if waiting[i] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        order.append(units[i])
+        for j in users.get(i, []):
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, (units[j].order, j))
+    return order if len(order) == len(units) else None
+
+
+def _prune(units: list, outputs: list[str]) -> list:
+    """Drop units whose outputs no later unit and no graph output reads."""
+    needed = set(outputs)
+    kept = []
+    for unit in reversed(units):
+        if any(n in needed for n in unit.outputs):
+            kept.append(unit)
+            needed.update(unit.inputs)
+    return kept[::-1]
+
+
+def build_program(graph: Graph, known_layers: list[str], context: Context, *, fuse: bool = True,
+                  integer: bool = True) -> Program:
+    if context.mode not in MODES:
+        raise UserError(f"unknown sparse conv mode {context.mode!r}; choose one of {', '.join(MODES)}")
+    if not 0.0 <= context.crossover <= 1.0:
+        raise UserError(f"crossover must be a nonzero fraction between 0 and 1, got {context.crossover}")
+    index = {id(n): i for i, n in enumerate(graph.nodes)}
+    for node in graph.nodes:  # refuse unknown ops before planning anything
+        if node.op_type not in OPS and node.op_type not in ("Conv", "ConvTranspose"):
+            raise unsupported(node, graph.source)
+    convs, works = plan_convolutions(graph, known_layers, integer=integer)
+    conv_ids = {id(u.node) for u in convs}
+    chains = find_chains(graph) if fuse else []
+    while True:
+        fused = {id(n) for c in chains for n in c.nodes}
+        units = [*convs, *(ChainUnit(c, min(index[id(n)] for n in c.nodes)) for c in chains)]
+        units += [NodeUnit(n, index[id(n)], graph.source) for n in graph.nodes if id(n) not in fused and id(n) not in conv_ids]
+        units = _memoize_tiny(sorted(units, key=lambda u: u.order), graph, set(graph.outputs))
+        order = _schedule(units, set(graph.inputs) | set(graph.constants))
+        if order is not None:
+            break
+        if not chains:
+            raise UserError(f"{graph.source}: the graph's dependencies form a cycle; re-export the model")
+        chains = chains[:-1]  # a chain that is not convex: run its nodes one by one instead (never seen in exports)
+    return Program(graph, _prune(order, graph.outputs), works, context)
+

@@ -1,0 +1,157 @@
+"""The one hand-vectorized loop of the sparse backend, written as LLVM IR through a numba intrinsic.
+
+numba's auto-vectorizer does not keep a per-output accumulator in registers
+across a variable-length list of weight rows (it loads and stores the
+accumulator for every row, which caps the loop at ~4 adds per cycle on the
+machine we measured). This intrinsic states the loop with an explicit
+``<32 x float>`` (or ``<32 x i32>``) accumulator, which LLVM lowers to four
+AVX2 registers on x86-64 and eight NEON registers on aarch64: one weight row
+of 32 output channels is added per contributing input spike, nothing else
+touches memory. See ``docs/decisions.md`` ("sparse backend").
+
+:func:`accumulate_row` (``vals`` ignored: 0/1 spikes add the row) and
+:func:`accumulate_row_scaled` (``acc += vals[k] * row``) compute, for
+``o in range(n)`` and ``q = q0 + o * qstep``::
+
+    tile[t0 + o, :] += sum over k in [starts[q], starts[q + 1]) of (vals[k] *) w2[wbase + idx[k], :]
+
+``tile``: C-contiguous 2-D, 32 columns, float32 (or int32 for int8 weights);
+``w2``: C-contiguous 2-D, 32 columns, float32 (or int8, widened before the
+add); ``starts`` int64, ``idx`` int32, ``vals`` the input's dtype. Outputs
+whose list is empty are skipped without touching the tile. Returns the number
+of (input, weight row) pairs visited, i.e. synaptic events / 32 lanes.
+Accumulation per output runs in list order, so results are deterministic.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+
+LANES = 32  # output channels per weight row (the vector width of one accumulator)
+
+
+def _element(dtype) -> ir.Type:
+    if isinstance(dtype, types.Float):
+        return ir.FloatType() if dtype.bitwidth == 32 else ir.DoubleType()
+    return ir.IntType(dtype.bitwidth)
+
+
+def _make(scaled: bool):
+    def typer(typingctx, tile, t0, w2, wbase, starts, idx, vals, q0, qstep, n):
+        for name, arr in (("tile", tile), ("w2", w2), ("starts", starts), ("idx", idx), ("vals", vals)):
+            if not isinstance(arr, types.Array):
+                raise TypeError(f"{name} must be an array")
+        float_acc = isinstance(tile.dtype, types.Float)
+        if float_acc != isinstance(w2.dtype, types.Float):
+            raise TypeError("tile and w2 must both be float or both be integer")
+        return types.int64(tile, t0, w2, wbase, starts, idx, vals, q0, qstep, n), _codegen
+
+    def _codegen(context, builder, signature, args):
+        sig = signature.args
+        tile_a, w_a, starts_a, idx_a, vals_a = (context.make_array(sig[i])(context, builder, args[i]) for i in (0, 2, 4, 5, 6))
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        floating = isinstance(sig[0].dtype, types.Float)
+        acc_el = _element(sig[0].dtype)
+        acc_t = ir.VectorType(acc_el, LANES)
+        w_t = ir.VectorType(_element(sig[2].dtype), LANES)
+
+        def as_i64(value, ty):
+            return context.cast(builder, value, ty, types.int64)
+
+        t0, wbase, q0, qstep, n = (as_i64(args[i], sig[i]) for i in (1, 3, 7, 8, 9))
+        tile_stride = builder.extract_value(tile_a.strides, 0)
+        w_stride = builder.extract_value(w_a.strides, 0)
+        tile_bytes = builder.bitcast(tile_a.data, ir.IntType(8).as_pointer())
+        w_bytes = builder.bitcast(w_a.data, ir.IntType(8).as_pointer())
+
+        def load_index(array, ty, at):
+            value = builder.load(builder.gep(array.data, [at]))
+            return as_i64(value, ty.dtype) if value.type != i64 else value
+
+        def widen(vec):  # int8 weight row -> int32 lanes; float rows stay
+            return vec if floating else builder.sext(vec, acc_t)
+
+        def convert_scalar(value):
+            if floating:
+                return value if value.type == acc_el else builder.fpext(value, acc_el) if isinstance(value.type, ir.FloatType) else builder.sitofp(value, acc_el)
+            return builder.sext(value, acc_el) if value.type.width < acc_el.width else value
+
+        entry = builder.block
+        o_head, o_body, o_load = (builder.append_basic_block(s) for s in ("o_head", "o_body", "o_load"))
+        k_head, k_body, k_done, o_next, done = (builder.append_basic_block(s) for s in ("k_head", "k_body", "k_done", "o_next", "done"))
+        builder.branch(o_head)
+
+        builder.position_at_end(o_head)
+        o = builder.phi(i64)
+        visited = builder.phi(i64)
+        o.add_incoming(ir.Constant(i64, 0), entry)
+        visited.add_incoming(ir.Constant(i64, 0), entry)
+        builder.cbranch(builder.icmp_signed("<", o, n), o_body, done)
+
+        builder.position_at_end(o_body)
+        q = builder.add(q0, builder.mul(o, qstep))
+        k0 = load_index(starts_a, sig[4], q)
+        k1 = load_index(starts_a, sig[4], builder.add(q, ir.Constant(i64, 1)))
+        builder.cbranch(builder.icmp_signed("<", k0, k1), o_load, o_next)
+
+        builder.position_at_end(o_load)
+        acc_ptr = builder.bitcast(builder.gep(tile_bytes, [builder.mul(builder.add(t0, o), tile_stride)]), acc_t.as_pointer())
+        acc0 = builder.load(acc_ptr, align=4)
+        builder.branch(k_head)
+
+        builder.position_at_end(k_head)
+        k = builder.phi(i64)
+        acc = builder.phi(acc_t)
+        k.add_incoming(k0, o_load)
+        acc.add_incoming(acc0, o_load)
+        builder.cbranch(builder.icmp_signed("<", k, k1), k_body, k_done)
+
+        builder.position_at_end(k_body)
+        row = builder.add(wbase, load_index(idx_a, sig[5], k))
+        row_ptr = builder.bitcast(builder.gep(w_bytes, [builder.mul(row, w_stride)]), w_t.as_pointer())
+        term = widen(builder.load(row_ptr, align=1))
+        if scaled:
+            scalar = convert_scalar(builder.load(builder.gep(vals_a.data, [k])))
+            splat = builder.insert_element(ir.Constant(acc_t, ir.Undefined), scalar, ir.Constant(i32, 0))
+            splat = builder.shuffle_vector(splat, ir.Constant(acc_t, ir.Undefined), ir.Constant(ir.VectorType(i32, LANES), [0] * LANES))
+            term = builder.fmul(term, splat) if floating else builder.mul(term, splat)
+        summed = builder.fadd(acc, term) if floating else builder.add(acc, term)
+        k.add_incoming(builder.add(k, ir.Constant(i64, 1)), k_body)
+        acc.add_incoming(summed, k_body)
+        builder.branch(k_head)
+
+        builder.position_at_end(k_done)
+        builder.store(acc, acc_ptr, align=4)
+        counted = builder.add(visited, builder.sub(k1, k0))
+        builder.branch(o_next)
+
+        builder.position_at_end(o_next)
+        new_visited = builder.phi(i64)
+        new_visited.add_incoming(visited, o_body)
+        new_visited.add_incoming(counted, k_done)
+        o.add_incoming(builder.add(o, ir.Constant(i64, 1)), o_next)
+        visited.add_incoming(new_visited, o_next)
+        builder.branch(o_head)
+
+        builder.position_at_end(done)
+        return visited
+
+    return intrinsic(typer)
+
+
+accumulate_row = _make(scaled=False)
+accumulate_row_scaled = _make(scaled=True)
+
+
+@intrinsic
+def address_as_pointer(typingctx, address):
+    """An integer address (``array.ctypes.data``) as a ``void*``, for ``numba.carray`` views of many arrays at once."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
+
+    return types.voidptr(address), codegen
