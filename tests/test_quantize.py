@@ -25,6 +25,7 @@ def batches(in_channels=2, steps=4, n=2, analog=False, seed=0):
 
 
 def quantized(arch="dl-vgg9", analog=False, weight_bits=8, seed=0):
+    torch.manual_seed(seed)  # the conv weights: the same model whatever ran before
     model = randomized(build_model(arch, in_channels=2, num_classes=4, timesteps=4, width=0.125), seed)
     return quantize_ptq(model, batches(analog=analog, seed=seed), weight_bits=weight_bits)
 

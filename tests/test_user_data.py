@@ -53,16 +53,19 @@ def test_quantize_on_own_frames_then_parity_on_them(imported):
     code, output = invoke("quantize", ckpt, "--ptq", "--calibration", frames, "-o", tmp / "int8.pt")
     assert code == 0, output
     assert "calibrated on 6 frames" in output and "class maps agree with the float model" in output
-    for layout in ("time-major", "layer-major"):
-        model = tmp / f"int8_{layout}.onnx"
-        code, output = invoke("export", tmp / "int8.pt", "--timesteps", str(T), "--layout", layout, "-o", model)
+    for form, layout in (("qdq", "time-major"), ("qdq", "layer-major"), ("integer", "time-major"),
+                         ("integer", "layer-major")):
+        model = tmp / f"int8_{form}_{layout}.onnx"
+        code, output = invoke("export", tmp / "int8.pt", "--timesteps", str(T), "--layout", layout,
+                              "--int8-form", form, "-o", model)
         assert code == 0, output
-        code, output = invoke("parity", tmp / "int8.pt", model, "--input", frames, "--json", tmp / f"{layout}.json")
+        report_path = tmp / f"{form}_{layout}.json"
+        code, output = invoke("parity", tmp / "int8.pt", model, "--input", frames, "--json", report_path)
         assert code == 0, output
         import json
 
-        report = json.loads((tmp / f"{layout}.json").read_text())
-        assert report["frames"] == 6 and report["precision"] == "int8-qdq"
+        report = json.loads(report_path.read_text())
+        assert report["frames"] == 6 and report["precision"] == f"int8-{form}"
         assert report["pixel_agreement"] >= 0.999 and report["passed"]
         assert set(report["unexplained_flips_per_layer"].values()) == {0}
 

@@ -27,9 +27,10 @@ def test_paper_configs_hold_the_paper_setup(name, arch, dataset, size):
     assert {k: getattr(config, k) for k in PAPER} == PAPER
 
 
-def test_demo_config_loads():
-    config = merge(load_config_file(CONFIGS / "synthetic_demo.toml"), {})
-    assert config.dataset == "synthetic-events" and config.timesteps == 20 and config.width_mult == 0.125
+def test_demo_config_file_is_the_demos_config():
+    from edge_snn.demo import DEMO_CONFIG
+
+    assert merge(load_config_file(CONFIGS / "synthetic_demo.toml"), {}) == DEMO_CONFIG
 
 
 def write(tmp_path, text):
