@@ -7,11 +7,16 @@ Stages, each skipped when its output already exists (``--fresh`` redoes all):
    (events | ground truth | prediction);
 3. export ONNX graphs ``--timesteps 20`` in both layouts, plus the T=1 step graph;
 4. run held-out scenes through ONNX Runtime (``edge-snn run``) and write masks;
-5. parity report of the PyTorch reference against the runtime;
-6. INT8: Brevitas post-training quantization, QDQ export, parity against the
-   quantized reference, and the static TensorRT check for the Orin targets;
-7. bench each graph under ONNX Runtime (latency, spike rates, energy estimate;
-   measured energy where a sensor exists) and write the report with plots.
+   and a synthetic event recording segmented window by window into a video;
+5. parity report of the PyTorch reference against ONNX Runtime and the sparse backend;
+6. INT8: Brevitas post-training quantization, the QDQ (TensorRT) and integer
+   (ONNX Runtime CPU) exports, parity of each against the quantized reference,
+   and the static TensorRT check for the Orin targets;
+7. bench each graph under ONNX Runtime and the sparse backend (latency, spike
+   rates, synaptic operations, energy estimate; measured energy where a sensor
+   exists) and write the report with plots.
+
+It opens with ``edge-snn doctor``'s table of what this machine has.
 
 Everything lands in one folder; ``summary.json`` collects the numbers.
 """
@@ -106,6 +111,7 @@ def run_recording_stage(out: Path) -> dict:
 
 
 def run_int8_stage(ckpt: Path, out: Path) -> dict:
+    """Brevitas PTQ, both INT8 forms exported, parity of each against the quantized reference, the Orin check."""
     from edge_snn.export.exporter import ExportOptions, export_checkpoint
     from edge_snn.parity import run_parity
     from edge_snn.targets import check_model, load_target
@@ -116,30 +122,45 @@ def run_int8_stage(ckpt: Path, out: Path) -> dict:
     _say(f"INT8 PTQ: mIoU float {metrics['miou_float']:.4f} -> int8 {metrics['miou_quantized']:.4f} "
          f"({(metrics['miou_quantized'] - metrics['miou_float']) * 100:+.2f} points)")
     result = {"quantization": metrics, "parity": {}, "check": {}}
-    for layout in ("time-major", "layer-major"):
-        path = out / f"int8_{layout.replace('-', '_')}_T20.onnx"
-        export_checkpoint(qckpt, path, ExportOptions(timesteps=20, layout=layout))
-        report = run_parity(qckpt, path, frames=16)
-        result["parity"][layout] = {k: report[k] for k in ("pixel_agreement", "miou_reference", "miou_runtime", "passed")}
-        _say(f"INT8 parity {layout}: pixel agreement {report['pixel_agreement'] * 100:.3f}%, "
-             f"{'PASS' if report['passed'] else 'FAIL'}")
-        for target in ("orin-nano-8gb", "orin-nx-16gb", "agx-orin-64gb"):
+    for form in ("qdq", "integer"):
+        path = out / f"int8_{form}_T20.onnx"
+        export_checkpoint(qckpt, path, ExportOptions(timesteps=20, int8_form=form))
+        report = run_parity(qckpt, path, frames=8)
+        result["parity"][form] = {k: report[k] for k in ("pixel_agreement", "miou_reference", "miou_runtime", "passed")}
+        _say(f"INT8 {form} parity against the quantized reference: pixel agreement "
+             f"{report['pixel_agreement'] * 100:.3f}%, {'PASS' if report['passed'] else 'FAIL'}")
+        for target in ("orin-nano-8gb", "orin-nx-16gb", "agx-orin-64gb", "x86-cpu"):
             check = check_model(path, load_target(target))
-            result["check"][f"{layout}/{target}"] = {"ok": check.ok, "errors": len(check.errors), "warnings": len(check.warnings)}
+            result["check"][f"{form}/{target}"] = {"ok": check.ok, "errors": len(check.errors),
+                                                   "warnings": len(check.warnings)}
         _say(f"edge-snn check {path.name}: " + ", ".join(
-            f"{t}: {'OK' if result['check'][f'{layout}/{t}']['ok'] else 'FAIL'}" for t in ("orin-nano-8gb", "orin-nx-16gb", "agx-orin-64gb")))
+            f"{t}: {'OK' if result['check'][f'{form}/{t}']['ok'] else 'refused'}"
+            for t in ("orin-nano-8gb", "orin-nx-16gb", "agx-orin-64gb", "x86-cpu")))
     return result
 
 
+BENCH_VARIANTS = (  # (name, graph, backend)
+    ("time_major_T20", "time_major_T20", "onnxruntime"),
+    ("layer_major_T20", "layer_major_T20", "onnxruntime"),
+    ("step_T1", "step_T1", "onnxruntime"),
+    ("int8_qdq_T20", "int8_qdq_T20", "onnxruntime"),
+    ("int8_integer_T20", "int8_integer_T20", "onnxruntime"),
+    ("sparse_time_major_T20", "time_major_T20", "sparse"),
+    ("sparse_int8_qdq_T20", "int8_qdq_T20", "sparse"),
+)
+
+
 def run_bench_stage(out: Path) -> dict:
+    """Every graph under ONNX Runtime and the sparse backend: latency, spike rates, energy; then the report."""
     from edge_snn.report import make_report
     from edge_snn.runtime.bench import bench_model, format_result
     from edge_snn.runtime.files import write_json_atomic
 
     results = {}
     files = []
-    for name in ("time_major_T20", "layer_major_T20", "int8_time_major_T20", "step_T1"):
-        result = bench_model(out / f"{name}.onnx", iters=10, warmup=2, name=name, energy_seconds=1.0, idle_seconds=1.0)
+    for name, graph, backend in BENCH_VARIANTS:
+        result = bench_model(out / f"{graph}.onnx", backend=backend, iters=6, warmup=1, name=name,
+                             energy_seconds=1.0, idle_seconds=1.0)
         path = out / "bench" / f"{name}.json"
         write_json_atomic(path, result)
         files.append(path)
@@ -148,6 +169,18 @@ def run_bench_stage(out: Path) -> dict:
     make_report(files, out / "report")
     _say(f"report: {out / 'report' / 'report.md'}")
     return {"latency_ms": results, "report": str(out / "report" / "report.md")}
+
+
+def run_doctor_stage() -> dict:
+    """What this machine has (edge-snn doctor), printed first so every later number has its context."""
+    from rich.console import Console
+
+    from edge_snn.runtime.doctor import inspect, render, to_json
+
+    rows = inspect()
+    _say("edge-snn doctor:")
+    render(rows, Console(width=160))
+    return {"problems": to_json(rows)["problems"]}
 
 
 def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int | None = None) -> dict:
@@ -166,6 +199,8 @@ def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int 
     started = time.perf_counter()
     run_dir = out / "train"
     ckpt = run_dir / BEST
+
+    summary["doctor"] = run_doctor_stage()
 
     # 1. train
     if fresh or not _training_finished(run_dir, config.epochs):
@@ -218,6 +253,9 @@ def run_demo(out: str | Path = "runs/demo", *, fresh: bool = False, epochs: int 
         report = run_parity(ckpt, out / f"{name}.onnx", frames=16)
         summary["parity"][name] = {k: report[k] for k in ("pixel_agreement", "miou_reference", "miou_runtime", "max_logit_error", "first_divergence", "passed")}
         _say(f"parity {name}:\n{format_report(report)}")
+    report = run_parity(ckpt, out / "time_major_T20.onnx", frames=8, backend="sparse")
+    summary["parity"]["sparse_time_major_T20"] = {k: report[k] for k in ("pixel_agreement", "miou_reference", "miou_runtime", "max_logit_error", "first_divergence", "passed")}
+    _say(f"parity of the sparse backend, time_major_T20:\n{format_report(report)}")
     # 6. INT8
     summary["int8"] = run_int8_stage(ckpt, out)
 
