@@ -36,7 +36,7 @@ from edge_snn.errors import UserError
 from edge_snn.runtime.backends.base import Runner
 from edge_snn.runtime.backends.trt.cuda import CudaError, CudaRuntime
 from edge_snn.runtime.backends.trt.loader import EngineFromFile
-from edge_snn.runtime.contract import STATE_IN, STATE_OUT
+from edge_snn.runtime.contract import STATE_IN, STATE_OUT, state_inputs
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ class TensorRTRunner(Runner):
             return state.parity
         if not isinstance(state, dict):
             raise TypeError(f"state must be a DeviceState from this runner or a dict of arrays, not {type(state).__name__}")
-        host = {k[len(STATE_OUT):] if k.startswith(STATE_OUT) else k[len(STATE_IN):]: v for k, v in state.items()}
+        host = {k[len(STATE_IN):]: v for k, v in state_inputs(state).items()}  # either prefix, as the base
         if set(host) != set(self.state_names):
             raise UserError(f"state holds {sorted(host)}, the engine's state is {self.state_names}")
         for name, value in host.items():

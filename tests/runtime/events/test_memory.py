@@ -55,7 +55,10 @@ def test_ten_times_longer_recording_peaks_at_the_same_memory(event_models, tmp_p
     long_mb, long_windows = _peak_rss_mb(event_models["fresh"], long, tmp_path / "l", tmp_path)
     assert (short_windows, long_windows) == (8, 80)
     decoded_mb = 4_000 * RATE_PER_MS * 9 / 2**20  # x, y uint16, t uint32, p uint8
-    assert decoded_mb > 0.5 * short_mb, "the long recording must be big enough for the check to mean something"
+    allowance = 0.10  # the long run may peak this much above the short one
+    # Read whole, the long recording would add at least its decoded columns: for the check to mean
+    # something they must be well above the allowance (2x margin), whatever this machine's baseline.
+    assert decoded_mb > 2 * allowance * short_mb, "the long recording must be big enough for the check to mean something"
     print(f"{kind}: peak RSS short {short_mb:.1f} MB, long {long_mb:.1f} MB (events {decoded_mb:.0f} MB decoded, "
           f"file {long.stat().st_size / 2**20:.0f} MB)")
-    assert long_mb <= 1.10 * short_mb, (short_mb, long_mb)
+    assert long_mb <= (1 + allowance) * short_mb, (short_mb, long_mb)
