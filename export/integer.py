@@ -35,10 +35,10 @@ are the same bytes, so the runtime's ONNX Runtime loader retypes them to
 uint8 on such a release without changing a number
 (:mod:`edge_snn.runtime.backends.onnxrt.integer_compat`).
 
-A conv whose taps mostly read zero padding (``BLOCK_WHEN_PADDING``; dl-vgg9's
-conv8, dilation 12 on a 16x16 map: 75%) is emitted as one ConvInteger per
-block of outputs that see the same taps (:func:`tap_bands`), joined by Concat:
-the same integers, without the padding taps an im2col kernel would multiply.
+A conv whose taps mostly read zero padding (dl-vgg9's conv8, dilation 12 on a
+16x16 map: 75%) stays one ConvInteger in the file; ONNX Runtime's loader splits
+it into tap blocks for the CPU provider
+(:mod:`edge_snn.runtime.backends.onnxrt.tap_blocks`), as it does FP32 convs.
 
 Rejected (measured): ``QLinearConv`` requantizes its output to 8 bits, and
 these conv outputs are membrane currents, not 8-bit tensors: not exact.
@@ -62,32 +62,6 @@ from edge_snn.export.weights import FloatWeights, conv_attributes, conv_output_s
 
 WEIGHT_ZERO_POINT = 128  # uint8 image of the signed weight integers: w_u8 = w_int + 128
 SIGNED_ZERO_POINT = 128  # uint8 image of a signed INT8 input: x_u8 = x_int + 128
-BLOCK_WHEN_PADDING = 0.5  # split a conv into tap blocks when this share of its (output, tap) pairs reads padding
-
-
-def tap_bands(size_in: int, size_out: int, k: int, stride: int, pad: int, dilation: int) -> list[tuple[int, int, int, int]]:
-    """Output ranges along one axis that read the same taps: ``(o0, o1, j0, j1)``, taps j0..j1 inclusive.
-
-    Output ``o`` reads input ``o * stride - pad + j * dilation`` through tap ``j``; the taps
-    that land inside the map form one contiguous range, and consecutive outputs with the same
-    range form a band. An output that sees only padding gets the empty range ``(0, -1)``.
-    """
-    bands: list[list[int]] = []
-    for o in range(size_out):
-        valid = [j for j in range(k) if 0 <= o * stride - pad + j * dilation < size_in]
-        taps = (valid[0], valid[-1]) if valid else (0, -1)
-        if bands and (bands[-1][2], bands[-1][3]) == taps:
-            bands[-1][1] = o + 1
-        else:
-            bands.append([o, o + 1, *taps])
-    return [tuple(b) for b in bands]
-
-
-def padding_share(bands: list[list[tuple[int, int, int, int]]], kernel) -> float:
-    """Fraction of a conv's (output, tap) pairs that read zero padding, from its per-axis :func:`tap_bands`."""
-    inside = np.prod([sum((o1 - o0) * (j1 - j0 + 1) for o0, o1, j0, j1 in axis) for axis in bands])
-    total = np.prod([axis[-1][1] * k for axis, k in zip(bands, kernel)])
-    return 1.0 - float(inside) / float(total)
 
 
 def brevitas_weight(module) -> tuple[np.ndarray, np.ndarray]:
@@ -137,12 +111,12 @@ class IntegerWeights(FloatWeights):
         else:
             x_zero = g.const(np.uint8(SIGNED_ZERO_POINT), np.uint8)
         x_q = g.node("QuantizeLinear", [x.name, g.const(np.float32(input_scale(module))), x_zero])[0]
-        out_shape = conv_output_shape(module, x.shape)
-        acc = self._accumulate(g, x_q, x_zero, w_u8, module, x.shape, out_shape)
+        w_zero = g.const(np.uint8(WEIGHT_ZERO_POINT), np.uint8)
+        acc = g.node("ConvInteger", [x_q, w_u8, x_zero, w_zero], **conv_attributes(module))[0]
         y = g.node("DequantizeLinear", [acc, rescale], axis=1)[0]
         if bias is not None:
             y = g.node("Add", [y, bias])[0]
-        return Sym(g, y, out_shape)
+        return Sym(g, y, conv_output_shape(module, x.shape))
 
     def _integer_inputs(self, g: GraphBuilder, module) -> tuple[str, str, str | None]:
         name = self.names.get(module, "conv")
@@ -154,31 +128,6 @@ class IntegerWeights(FloatWeights):
         if module.bias is not None:
             bias = g.initializer(module.bias.detach().numpy().astype(np.float32).reshape(1, -1, 1, 1), f"{name}.bias")
         return w_u8, rescale, bias
-
-    def _accumulate(self, g: GraphBuilder, x_q: str, x_zero: str, w_u8: str, module, in_shape, out_shape) -> str:
-        """The int32 conv: one ConvInteger, or one per tap block when most taps would read padding."""
-        w_zero = g.const(np.uint8(WEIGHT_ZERO_POINT), np.uint8)
-        attrs = conv_attributes(module)
-        bands = [tap_bands(*sizes) for sizes in zip(in_shape[2:], out_shape[2:], module.kernel_size, module.stride,
-                                                      module.padding, module.dilation)]
-        empty = any(j1 < j0 for axis in bands for _, _, j0, j1 in axis)
-        if attrs["group"] != 1 or empty or padding_share(bands, module.kernel_size) < BLOCK_WHEN_PADDING:
-            return g.node("ConvInteger", [x_q, w_u8, x_zero, w_zero], **attrs)[0]
-        (sh, sw), (ph, pw), (dh, dw) = module.stride, module.padding, module.dilation
-        axes = g.const([2, 3], np.int64)
-        rows = []
-        for r0, r1, i0, i1 in bands[0]:
-            blocks = []
-            for c0, c1, j0, j1 in bands[1]:
-                # the inputs these outputs read through taps i0..i1 x j0..j1: all inside the map, no padding
-                starts = [r0 * sh - ph + i0 * dh, c0 * sw - pw + j0 * dw]
-                ends = [(r1 - 1) * sh - ph + i1 * dh + 1, (c1 - 1) * sw - pw + j1 * dw + 1]
-                x_block = g.node("Slice", [x_q, g.const(starts, np.int64), g.const(ends, np.int64), axes])[0]
-                w_block = g.node("Slice", [w_u8, g.const([i0, j0], np.int64), g.const([i1 + 1, j1 + 1], np.int64), axes])[0]
-                blocks.append(g.node("ConvInteger", [x_block, w_block, x_zero, w_zero], strides=[sh, sw],
-                                     dilations=[dh, dw], pads=[0, 0, 0, 0])[0])
-            rows.append(g.node("Concat", blocks, axis=3)[0] if len(blocks) > 1 else blocks[0])
-        return g.node("Concat", rows, axis=2)[0] if len(rows) > 1 else rows[0]
 
     def _float_deconv(self, g: GraphBuilder, x: Sym, module) -> Sym:
         """A deconvolution on the dequantized input and weights (ONNX has no integer ConvTranspose)."""

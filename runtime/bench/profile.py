@@ -24,6 +24,7 @@ def op_breakdown(path, frames: Sequence[np.ndarray], *, providers: list[str] | N
     computes, and ``conv_nchwc_fraction`` is the share of conv nodes ORT ran in its NCHWc layout.
     """
     from edge_snn.runtime.backends.onnxrt import OnnxRuntimeRunner, SessionFromOnnx
+    from edge_snn.runtime.backends.onnxrt.tap_blocks import source_node
     from edge_snn.runtime.model_file import load_contract
     from edge_snn.runtime.streaming import run_steps
 
@@ -55,7 +56,7 @@ def op_breakdown(path, frames: Sequence[np.ndarray], *, providers: list[str] | N
                 node = e["name"][:-len("_kernel_time")]
                 conv_nodes += 1
                 nchwc_nodes += node.endswith("_nchwc")
-                layer = layer_of.get(node) or layer_of.get(node.removesuffix("_nchwc"), "?")
+                layer = layer_of.get(node) or layer_of.get(source_node(node), "?")
                 per_layer[layer] = per_layer.get(layer, 0.0) + e["dur"] / 1e3
     total = sum(per_op.values())
     n = len(frames)

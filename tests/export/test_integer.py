@@ -16,12 +16,13 @@ from typer.testing import CliRunner
 
 from edge_snn.cli import app
 from edge_snn.export.exporter import ExportOptions, build_graph, check_graph, export_checkpoint
-from edge_snn.export.integer import padding_share, tap_bands
 from edge_snn.models import build_model
 from edge_snn.parity import run_parity
 from edge_snn.quantize import quantize_ptq
 from edge_snn.runtime import contract as C
-from edge_snn.runtime.backends.onnxrt.integer_compat import session_model, takes_int8_activations, uint8_activations
+from edge_snn.runtime.backends.onnxrt.integer_compat import takes_int8_activations, uint8_activations
+from edge_snn.runtime.backends.onnxrt.loader import session_model
+from edge_snn.runtime.backends.onnxrt.tap_blocks import TAP_BLOCK, split_padded_convs
 
 from model_fixtures import randomized
 
@@ -78,20 +79,6 @@ def small_quantized(arch="dl-vgg9", *, inputs, steps=2, seed=0):
     return quantize_ptq(model, [inputs(seed + s) for s in range(2)])
 
 
-# --- the tap blocks, by hand ------------------------------------------------------------------
-def test_tap_bands_group_outputs_that_read_the_same_taps():
-    # conv8 of dl-vgg9: 3 taps, dilation 12, padding 12, on a 16-wide map: output o reads o-12, o, o+12
-    assert tap_bands(16, 16, 3, 1, 12, 12) == [(0, 4, 1, 2), (4, 12, 1, 1), (12, 16, 0, 1)]
-    assert padding_share([tap_bands(16, 16, 3, 1, 12, 12)] * 2, (3, 3)) == pytest.approx(0.75)
-    # a plain 3x3, pad 1: only the borders lose a tap
-    assert tap_bands(5, 5, 3, 1, 1, 1) == [(0, 1, 1, 2), (1, 4, 0, 2), (4, 5, 0, 1)]
-    assert padding_share([tap_bands(5, 5, 3, 1, 1, 1)] * 2, (3, 3)) == pytest.approx(1 - 13 * 13 / 225)
-    # stride 2: outputs 0..2 read 2o-1+j
-    assert tap_bands(5, 3, 3, 2, 1, 1) == [(0, 1, 1, 2), (1, 2, 0, 2), (2, 3, 0, 1)]
-    # a map smaller than the dilation: the centre tap only
-    assert tap_bands(5, 5, 3, 1, 12, 12) == [(0, 5, 1, 1)]
-
-
 # --- parity with the quantized reference ---------------------------------------------------------
 @pytest.mark.parametrize("layout", ["time-major", "layer-major"])
 def test_integer_graph_matches_the_quantized_reference(quantized_checkpoint, tmp_path, layout):
@@ -138,17 +125,15 @@ def test_graph_is_convinteger_on_the_references_integers(quantized_checkpoint, t
     np.testing.assert_array_equal(inits["convs.conv2.weight_uint8"].astype(np.int16) - 128, ints)
 
 
-def test_padding_heavy_conv_is_split_into_tap_blocks(monkeypatch):
-    """dl-vgg9 at 64x64: conv8 (dilation 12 on 16x16) becomes 9 ConvIntegers with the same integers."""
-    import edge_snn.export.integer as integer
-
+def test_padding_heavy_conv_runs_as_tap_blocks_with_the_same_integers():
+    """dl-vgg9 at 64x64: conv8 (dilation 12 on 16x16) stays one ConvInteger in the file; ONNX Runtime's CPU session
+    runs it as 9 blocks, bit-identical."""
     model = small_quantized(inputs=lambda s: (torch.rand(2, 2, 2, 64, 64, generator=torch.Generator().manual_seed(s)) < 0.3).float())
-    blocked = graph_of(model, 64, 64, steps=2, batch=2)
-    conv8 = [n for n in blocked.graph.node if n.op_type == "ConvInteger" and n.input[1].startswith("slice")]
-    assert len(conv8) == 2 * 9  # two steps, 3x3 blocks each
-    monkeypatch.setattr(integer, "BLOCK_WHEN_PADDING", 1.1)  # never split
     whole = graph_of(model, 64, 64, steps=2, batch=2)
-    assert not any(n.input[1].startswith("slice") for n in whole.graph.node if n.op_type == "ConvInteger")
+    assert not any(TAP_BLOCK in n.name for n in whole.graph.node)
+    blocked = split_padded_convs(whole)
+    conv8 = [n for n in blocked.graph.node if n.op_type == "ConvInteger" and TAP_BLOCK in n.name]
+    assert len(conv8) == 2 * 9  # two steps, 3x3 blocks each
     x = (torch.rand(2, 2, 2, 64, 64, generator=torch.Generator().manual_seed(7)) < 0.3).float()
     out, out_whole = run(blocked, model, x), run(whole, model, x)
     for name in out:  # exact integers either way: bit-identical
@@ -195,8 +180,8 @@ def test_uint8_activation_form_for_older_onnxruntime_gives_the_same_numbers(quan
     assert not takes_int8_activations("1.23.2") and takes_int8_activations("1.24.0")
     assert takes_int8_activations("1.32.0") and takes_int8_activations("2.0.0")
     path = export_integer(quantized_checkpoint, tmp_path / "int.onnx", timesteps=2)
-    assert session_model(str(path), "1.32.0") == str(path)
-    retyped = session_model(str(path), "1.23.2")
+    assert session_model(str(path), "1.32.0", cpu=False) == str(path)
+    retyped = session_model(str(path), "1.23.2", cpu=False)
     proto = onnx.load_from_string(retyped)
     inits = {t.name: t for t in proto.graph.initializer}
     convs = [n for n in proto.graph.node if n.op_type == "ConvInteger"]

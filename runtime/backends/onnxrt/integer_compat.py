@@ -17,7 +17,7 @@ from onnx import TensorProto, helper
 
 INT8_ACTIVATIONS_SINCE = (1, 24)  # first onnxruntime whose CPU ConvInteger takes int8 X
 UINT8_ZERO = "integer_compat.uint8_zero"
-_PASS_THROUGH = ("Slice",)  # ops between the QuantizeLinear and a ConvInteger of a tap block
+_PASS_THROUGH = ("Slice",)  # between the QuantizeLinear and a ConvInteger of a tap block (files that carry blocks)
 
 
 def takes_int8_activations(onnxruntime_version: str) -> bool:
@@ -64,12 +64,7 @@ def uint8_activations(proto: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def session_model(path: str, onnxruntime_version: str):
-    """What to hand ``InferenceSession`` for ``path``: the path, or the retyped bytes on a uint8-only release."""
-    if takes_int8_activations(onnxruntime_version):
-        return path
-    proto = onnx.load(path)
+def needs_uint8_activations(proto: onnx.ModelProto, onnxruntime_version: str) -> bool:
+    """Whether ``proto`` is an int8-integer file this onnxruntime release can run only retyped."""
     precision = {p.key: p.value for p in proto.metadata_props}.get("edge_snn.precision")
-    if precision != "int8-integer":
-        return path
-    return uint8_activations(proto).SerializeToString()
+    return precision == "int8-integer" and not takes_int8_activations(onnxruntime_version)

@@ -63,6 +63,37 @@ def choose_providers(requested: list[str] | None, model_path: str, *, fp16: bool
     return [(p, provider_options(p, model_path, fp16=fp16, int8=int8)) for p in names]
 
 
+def session_model(path: str, onnxruntime_version: str, *, cpu: bool = True):
+    """What to hand ``InferenceSession`` for ``path``: the path, or the bytes of the session's rewritten copy.
+
+    Two rewrites, neither changing a number: an int8-integer file's activations retyped to
+    uint8 on an onnxruntime release without int8 ConvInteger (:mod:`.integer_compat`), and,
+    for the CPU provider, convolutions that mostly read padding split into tap blocks
+    (:mod:`.tap_blocks`). A file with external weights is handed over as it is (the tap
+    blocks would need its weights in memory), except when it must be retyped.
+    """
+    import onnx
+
+    from edge_snn.runtime.backends.onnxrt.integer_compat import needs_uint8_activations, uint8_activations
+    from edge_snn.runtime.backends.onnxrt.tap_blocks import split_padded_convs
+    from edge_snn.runtime.model_file import load_onnx_file
+
+    proto = load_onnx_file(path)
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
+    retype = needs_uint8_activations(proto, onnxruntime_version)
+    if external and not retype:
+        return path
+    if external:
+        proto = load_onnx_file(path, load_weights=True)
+    changed = False
+    if retype:
+        proto, changed = uint8_activations(proto), True
+    split = split_padded_convs(proto) if cpu and not external else None
+    if split is not None:
+        proto, changed = split, True
+    return proto.SerializeToString() if changed else path
+
+
 class SessionFromOnnx:
     """Loader: ``SessionFromOnnx(path, providers=None, threads=0)()`` is an ``onnxruntime.InferenceSession``.
 
@@ -89,9 +120,8 @@ class SessionFromOnnx:
             options.enable_profiling = True
             options.profile_file_prefix = self.profile_prefix
         providers = choose_providers(self.providers, self.path, fp16=self.fp16, int8=self.int8)
-        from edge_snn.runtime.backends.onnxrt.integer_compat import session_model
-
-        model = session_model(self.path, ort.__version__)  # int8-integer files on onnxruntime < 1.24
+        cpu_only = all(name == "CPUExecutionProvider" for name, _ in providers)
+        model = session_model(self.path, ort.__version__, cpu=cpu_only)
         try:
             return ort.InferenceSession(model, sess_options=options, providers=providers)
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
