@@ -56,7 +56,7 @@ def conv_graph(x_shape, convs, *, integer=False, seed=0):
     out_elem = TensorProto.INT32 if integer else TensorProto.FLOAT
     graph = helper.make_graph(nodes, "convs", [helper.make_tensor_value_info("x", elem, list(x_shape))],
                               [helper.make_tensor_value_info(name, out_elem, None)], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)  # onnxruntime 1.17 reads IR <= 9
 
 
 def run(proto, x):
