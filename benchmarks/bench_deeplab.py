@@ -254,7 +254,7 @@ def explain(breakdown: dict, conv_flops: float, ceiling: float, per_layer: dict[
     if integer:
         lines.append(f"    integer form: {qdq:.0%} of node time in QuantizeLinear (inputs) and DequantizeLinear (one "
                      "int32 -> float rescale per conv); ConvInteger is im2col + an integer GEMM, so it multiplies padded "
-                     "taps too, except in the convs the export split into tap blocks (conv8)")
+                     "taps too, except in the convs ONNX Runtime's loader splits into tap blocks (conv8; FP32 convs likewise)")
     if qdq > 0.02 and not integer and not any(o["op"] == "QLinearConv" for o in ops):
         lines.append(f"    {qdq:.0%} of node time in Quantize/DequantizeLinear and no QLinearConv ran: ORT fuses a QDQ conv "
                      "only when a QuantizeLinear follows it, and these conv outputs stay float (they feed BN and the "

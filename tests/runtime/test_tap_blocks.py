@@ -11,10 +11,17 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from edge_snn.runtime.backends.onnxrt import tap_blocks
 from edge_snn.runtime.backends.onnxrt.loader import SessionFromOnnx, session_model
 from edge_snn.runtime.backends.onnxrt.tap_blocks import TAP_BLOCK, padding_share, source_node, split_padded_convs, tap_bands
 
 pytestmark = pytest.mark.runtime
+
+
+@pytest.fixture(autouse=True)
+def _split_small_convs(monkeypatch):
+    """These graphs are small; the work threshold would keep them whole (see the last tests)."""
+    monkeypatch.setattr(tap_blocks, "MIN_SKIPPED_MACS", 0)
 
 
 def test_tap_bands_group_outputs_that_read_the_same_taps():
@@ -107,6 +114,14 @@ def test_conv_integer_blocks_are_bit_identical():
 
 def test_convs_that_read_little_padding_are_left_alone():
     assert split_padded_convs(conv_graph((1, 4, 32, 32), [(4, 3, 1, 1, 1, True), (4, 3, 1, 2, 2, False)])) is None
+
+
+def test_convs_whose_padding_is_little_work_are_left_alone(monkeypatch):
+    monkeypatch.setattr(tap_blocks, "MIN_SKIPPED_MACS", 50e6)
+    # the demo's width-1/8 conv8: 32 -> 128 channels, 16x16, dilation 12: 7 M MACs of padding, split it is slower
+    assert split_padded_convs(conv_graph((1, 32, 16, 16), [(128, 3, 1, 12, 12, False)])) is None
+    # full width, 256 -> 1024: 453 M MACs of padding per call
+    assert len(blocks_of(split_padded_convs(conv_graph((1, 256, 16, 16), [(1024, 3, 1, 12, 12, False)])), "conv0")) == 9
 
 
 def save(proto, path, *, external=False):
