@@ -49,6 +49,11 @@ class DenseConv:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
+        # ONNX Runtime's pool threads spin after each run, waiting for the next one; here the next
+        # work is numba's (event kernels, BN/LIF chains), whose threads they would keep off the
+        # cores: full-width dl-vgg9 with 2 threads took 444 ms per frame spinning, 250-272 not
+        # (1 thread: 284-332), on the 2-core VM.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model = single_node_model(op, attrs, x_shape, weight, bias)
         self.session = ort.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
 
