@@ -11,6 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from edge_snn.errors import UserError
 from edge_snn.runtime.backends.onnxrt import tap_blocks
 from edge_snn.runtime.backends.onnxrt.loader import SessionFromOnnx, session_model
 from edge_snn.runtime.backends.onnxrt.tap_blocks import TAP_BLOCK, padding_share, source_node, split_padded_convs, tap_bands
@@ -147,3 +148,12 @@ def test_a_file_with_external_weights_is_handed_over_as_it_is(tmp_path):
     path = save(conv_graph((1, 8, 16, 16), [(16, 3, 1, 12, 12, True)]), tmp_path / "m.onnx", external=True)
     assert (tmp_path / "weights.bin").is_file()
     assert session_model(path, ort.__version__, cpu=True) == path
+
+
+def test_a_damaged_graph_is_left_for_onnx_runtime_to_refuse_in_one_line(tmp_path):
+    proto = conv_graph((1, 8, 16, 16), [(16, 3, 1, 12, 12, True)])
+    proto.graph.initializer[0].dims[1] = 5  # the weight's shape no longer matches its data
+    path = save(proto, tmp_path / "m.onnx")
+    assert session_model(path, ort.__version__, cpu=True) == path
+    with pytest.raises(UserError, match="ONNX Runtime cannot load"):
+        SessionFromOnnx(path, providers=["CPUExecutionProvider"])()
