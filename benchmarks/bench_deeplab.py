@@ -77,6 +77,7 @@ from edge_snn.runtime.bench import (
     summarize_session,
     time_interleaved,
 )
+from edge_snn.runtime.conv_taps import inside_pairs
 from edge_snn.runtime.encoding import frame_seed, poisson_encode
 from edge_snn.runtime.files import write_json_atomic
 
@@ -133,11 +134,6 @@ def calibrate_firing(model, frames, targets, passes: int = 5) -> dict[str, float
     return rates
 
 
-def _valid_taps(size_in: int, size_out: int, k: int, stride: int, pad: int, dilation: int) -> int:
-    """(output position, kernel tap) pairs along one axis whose input position is inside the map, not padding."""
-    return sum(0 <= o * stride - pad + j * dilation < size_in for o in range(size_out) for j in range(k))
-
-
 @torch.no_grad()
 def conv_work(model) -> dict[str, tuple[int, int]]:
     """Per conv layer, (nominal MACs, effective MACs) of one step at HxW, batch 1.
@@ -155,7 +151,7 @@ def conv_work(model) -> dict[str, tuple[int, int]]:
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = m.kernel_size, m.stride, m.padding, m.dilation
         per_tap = m.in_channels // m.groups * m.out_channels
         rows[names[m]] = (kh * kw * h_out * w_out * per_tap,
-                          _valid_taps(h_in, h_out, kh, sh, ph, dh) * _valid_taps(w_in, w_out, kw, sw, pw, dw) * per_tap)
+                          inside_pairs(h_in, h_out, kh, sh, ph, dh) * inside_pairs(w_in, w_out, kw, sw, pw, dw) * per_tap)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     try:

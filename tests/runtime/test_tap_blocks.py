@@ -14,7 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 from edge_snn.errors import UserError
 from edge_snn.runtime.backends.onnxrt import tap_blocks
 from edge_snn.runtime.backends.onnxrt.loader import SessionFromOnnx, session_model
-from edge_snn.runtime.backends.onnxrt.tap_blocks import TAP_BLOCK, padding_share, source_node, split_padded_convs, tap_bands
+from edge_snn.runtime.backends.onnxrt.tap_blocks import TAP_BLOCK, source_node, split_padded_convs
+from edge_snn.runtime.conv_taps import inside_pairs, padding_share, tap_bands
 
 pytestmark = pytest.mark.runtime
 
@@ -36,6 +37,13 @@ def test_tap_bands_group_outputs_that_read_the_same_taps():
     assert tap_bands(5, 3, 3, 2, 1, 1) == [(0, 1, 1, 2), (1, 2, 0, 2), (2, 3, 0, 1)]
     # a map smaller than the dilation: the centre tap only
     assert tap_bands(5, 5, 3, 1, 12, 12) == [(0, 5, 1, 1)]
+
+
+def test_inside_pairs_count_the_taps_that_read_the_map():
+    for args in [(16, 16, 3, 1, 12, 12), (5, 5, 3, 1, 1, 1), (5, 3, 3, 2, 1, 1), (7, 2, 3, 2, 6, 4), (3, 3, 3, 1, 12, 12)]:
+        size_in, size_out, k, stride, pad, dilation = args
+        brute = sum(0 <= o * stride - pad + j * dilation < size_in for o in range(size_out) for j in range(k))
+        assert inside_pairs(*args) == brute, args
 
 
 def conv_graph(x_shape, convs, *, integer=False, seed=0):

@@ -24,37 +24,14 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from edge_snn.runtime.conv_taps import padding_share, tap_bands
+
 BLOCK_WHEN_PADDING = 0.5  # split a conv when this share of its (output, tap) pairs reads padding
 # ... and the padding taps it skips add up to this many MACs per call: below, the extra nodes cost
 # more than they save (the demo's width-1/8 conv8, 7 M MACs skipped: 25.1 -> 26.7 ms per frame split)
 MIN_SKIPPED_MACS = 50e6
 TAP_BLOCK = "/tap_block"  # block node names: the file's node name, this, then the block's row and column
 SPLIT_OPS = ("Conv", "ConvInteger")
-
-
-def tap_bands(size_in: int, size_out: int, k: int, stride: int, pad: int, dilation: int) -> list[tuple[int, int, int, int]]:
-    """Output ranges along one axis that read the same taps: ``(o0, o1, j0, j1)``, taps j0..j1 inclusive.
-
-    Output ``o`` reads input ``o * stride - pad + j * dilation`` through tap ``j``; the taps
-    that land inside the map form one contiguous range, and consecutive outputs with the same
-    range form a band. An output that sees only padding gets the empty range ``(0, -1)``.
-    """
-    bands: list[list[int]] = []
-    for o in range(size_out):
-        valid = [j for j in range(k) if 0 <= o * stride - pad + j * dilation < size_in]
-        taps = (valid[0], valid[-1]) if valid else (0, -1)
-        if bands and (bands[-1][2], bands[-1][3]) == taps:
-            bands[-1][1] = o + 1
-        else:
-            bands.append([o, o + 1, *taps])
-    return [tuple(b) for b in bands]
-
-
-def padding_share(bands: list[list[tuple[int, int, int, int]]], kernel) -> float:
-    """Fraction of a conv's (output, tap) pairs that read zero padding, from its per-axis :func:`tap_bands`."""
-    inside = np.prod([sum((o1 - o0) * (j1 - j0 + 1) for o0, o1, j0, j1 in axis) for axis in bands])
-    total = np.prod([axis[-1][1] * k for axis, k in zip(bands, kernel)])
-    return 1.0 - float(inside) / float(total)
 
 
 def source_node(session_node: str) -> str:

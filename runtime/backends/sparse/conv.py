@@ -30,6 +30,7 @@ import numpy as np
 
 from edge_snn.errors import UserError
 from edge_snn.runtime.backends.sparse.graph import Graph, attributes
+from edge_snn.runtime.conv_taps import inside_pairs
 
 MODES = ("auto", "event", "dense")
 DEFAULT_CROSSOVER = 0.5  # nonzero fraction above which dense wins, before the list cost (docs/benchmarks.md, rate sweep)
@@ -90,12 +91,6 @@ def _geometry(attrs: dict, x_shape, w_shape):
     return (kh, kw), tuple(attrs.get("strides", [1, 1])), tuple(attrs.get("dilations", [1, 1])), (top, left, bottom, right)
 
 
-def _inside(size_in: int, size_out: int, k: int, stride: int, pad: int, dilation: int) -> int:
-    """(output, tap) pairs along one axis whose input position is in the map, not padding."""
-    o = np.arange(size_out)[:, None] * stride - pad + np.arange(k)[None, :] * dilation
-    return int(((o >= 0) & (o < size_in)).sum())
-
-
 @dataclass
 class ConvLayer:
     """A layer's weights in every form its nodes need, its dense sessions and its work counters."""
@@ -135,8 +130,8 @@ class ConvUnit:
         c_out, out_h, out_w = self.y_shape[1:]
         top, left, bottom, right = self.pads
         self.grid = (h + top + bottom, w + left + right)
-        taps_inside = (_inside(h, out_h, self.kernel[0], self.strides[0], top, self.dilations[0])
-                       * _inside(w, out_w, self.kernel[1], self.strides[1], left, self.dilations[1]))
+        taps_inside = (inside_pairs(h, out_h, self.kernel[0], self.strides[0], top, self.dilations[0])
+                       * inside_pairs(w, out_w, self.kernel[1], self.strides[1], left, self.dilations[1]))
         self.dense_macs = b * taps_inside * c_in * c_out
         self.list_cost_rate = LIST_COST * b * c_in * h * w / max(self.dense_macs, 1)  # lists, as a nonzero rate
         if self.integer:
@@ -227,7 +222,7 @@ class ConvTransposeUnit:
         self.x_shape = graph.shapes.get(self.x_name)
         if self.x_shape is None or len(self.x_shape) != 4:
             raise UserError(f"{graph.source}: ConvTranspose node {node.name} needs a static 4-D input shape")
-        c_in, c_out = layer.weight.shape[0], layer.weight.shape[1]
+        c_out = layer.weight.shape[1]
         self.dense_macs = int(np.prod(self.x_shape)) * c_out * layer.weight.shape[2] * layer.weight.shape[3]
         layer.work.nodes += 1
         self.session = None
