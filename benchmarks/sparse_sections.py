@@ -74,7 +74,7 @@ def sparse_ceiling_runner(roof_conv, threads: int):
 def work_per_frame(session) -> dict:
     """The runner's work stats divided by the frames they cover (warm-up and timed frames alike)."""
     stats = session.runner.work_stats()
-    calls_per_frame = session.contract.timesteps_trained // session.contract.timesteps
+    calls_per_frame = session.contract.frame_steps // session.contract.timesteps
     frames = max(stats["calls"] // calls_per_frame, 1)
     per = {k: stats[k] / frames for k in ("synaptic_ops", "dense_macs", "needed_ops", "seconds")}
     per["layers"] = [{**x, **{k: x[k] / frames for k in ("synaptic_ops", "dense_macs", "needed_ops", "seconds")}}
@@ -85,7 +85,6 @@ def work_per_frame(session) -> dict:
 def sparse_lines(runs: dict, ceilings: dict, dense_work: float) -> list[str]:
     """The ratio lines, the work table and the useful-work roofline of (f)/(g)."""
     lines = []
-    c = runs["c"]["latency_ms"]["p50"]
     for key, base in (("f", "c"), ("g", "e"), ("g", "c")):
         if key not in runs or base not in runs:
             continue

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
+import io
 from pathlib import Path
 
 import numpy as np
@@ -107,13 +107,12 @@ def build_fixture() -> tuple[dict[str, bytes], dict[str, np.ndarray], dict]:
 def write_fixture(folder) -> Path:
     """Write the fixture into ``folder`` (atomically, file by file); returns the folder."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     files, arrays, meta = build_fixture()
     for name, blob in files.items():
         write_bytes_atomic(folder / name, blob)
-    tmp = folder / "reference.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(folder / "reference.npz")
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_bytes_atomic(folder / "reference.npz", buffer.getvalue())
     write_json_atomic(folder / "fixture.json", meta)
     return folder
 
@@ -122,6 +121,3 @@ def shipped_folder() -> Path:
     """Where the packaged copy lives in the source tree (``runtime/data/selftest``)."""
     return Path(__file__).resolve().parent.parent / "runtime" / "data" / "selftest"
 
-
-if __name__ == "__main__":  # pragma: no cover
-    print(json.dumps(str(write_fixture(shipped_folder()))))

@@ -78,26 +78,49 @@ def check_output_file(path: str | os.PathLike, what: str = "output") -> Path:
     return path
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+def _write_error(path: Path, err: OSError) -> UserError:
+    return UserError(f"cannot write {path}: {err.strerror or err}; free some space or choose another location")
+
+
+def reserve_temp(path: str | os.PathLike) -> Path:
+    """An empty temp file next to ``path``, named and moded as the atomic writes here name theirs.
+
+    For writers that fill a file themselves (ffmpeg): fill it, then :func:`commit_temp`.
+    Removes stale temps of earlier, killed writes to ``path`` first.
+    """
     path = check_output_file(path)
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         os.chmod(tmp, _default_mode(path))
-        with os.fdopen(fd, "wb") as fh:
+    except OSError as err:
+        raise _write_error(path, err) from None
+    return Path(tmp)
+
+
+def commit_temp(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Move a filled temp file from :func:`reserve_temp` onto ``path`` (atomic); on failure it is removed."""
+    try:
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(Path(path), err) from None
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    path = check_output_file(path)
+    tmp = reserve_temp(path)
+    try:
+        with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
     except OSError as err:
-        raise UserError(f"cannot write {path}: {err.strerror or err}; free some space or choose another "
-                        f"location") from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, err) from None
+    commit_temp(tmp, path)
 
 
 def write_json_atomic(path: str | os.PathLike, payload) -> None:

@@ -110,14 +110,3 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 def save_png(path: str | Path, rgb: np.ndarray) -> None:
     """Write an RGB uint8 array as PNG, atomically."""
     write_bytes_atomic(path, png_bytes(rgb))
-
-
-def side_by_side(panels: list[np.ndarray], gap: int = 2) -> np.ndarray:
-    """Concatenate equally tall RGB panels horizontally with a white gap."""
-    height = panels[0].shape[0]
-    spacer = np.full((height, gap, 3), 255, dtype=np.uint8)
-    parts = []
-    for i, p in enumerate(panels):
-        parts.extend([spacer] if i else [])
-        parts.append(p)
-    return np.concatenate(parts, axis=1)

@@ -69,8 +69,6 @@ def read_event_frames(path: str | Path) -> np.ndarray:
     except (ValueError, OSError, EOFError) as err:
         reason = "it holds Python objects (pickles are never loaded)" if "pickle" in str(err) else str(err)
         raise InputError(f"cannot read event frames {path}: {reason}; save them with numpy.save as a float array") from None
-    if not isinstance(array, np.ndarray):  # an .npz archive saved under a .npy name
-        raise InputError(f"{path} is an .npz archive, not one array; save the frames with numpy.save")
     if array.dtype.kind == "c":
         raise InputError(f"{path} holds complex numbers ({array.dtype}); event frames are real counts")
     if array.dtype.kind not in "biuf":

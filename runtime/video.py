@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.files import write_bytes_atomic
+from edge_snn.runtime.files import commit_temp, reserve_temp, write_bytes_atomic
 
 FORMATS = ("auto", "mp4", "gif", "none")
 
@@ -88,13 +87,11 @@ class VideoWriter:
     def _start_mp4(self) -> None:
         import imageio_ffmpeg
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".mp4", dir=self.path.parent)
-        os.close(fd)
+        self._tmp = reserve_temp(self.path)
         h, w = self._size
-        self._ffmpeg = imageio_ffmpeg.write_frames(self._tmp, (w + -w % 16, h + -h % 16), fps=self.fps,
+        self._ffmpeg = imageio_ffmpeg.write_frames(str(self._tmp), (w + -w % 16, h + -h % 16), fps=self.fps,
                                                    codec="libx264", pix_fmt_out="yuv420p", macro_block_size=16,
-                                                   output_params=["-y"])
+                                                   output_params=["-y", "-f", "mp4"])  # the temp name ends in .tmp
         self._ffmpeg.send(None)  # start the generator
 
     def close(self) -> Path | None:
@@ -103,8 +100,7 @@ class VideoWriter:
             return None
         if self.format == "mp4":
             self._ffmpeg.close()
-            os.chmod(self._tmp, 0o644)
-            os.replace(self._tmp, self.path)
+            commit_temp(self._tmp, self.path)
         else:
             buffer = io.BytesIO()
             first, *rest = self._gif

@@ -53,7 +53,8 @@ def open_session(path, *, backend: str = "auto", providers: list[str] | None = N
         raise UserError(f"{path} was exported for batch {contract.batch}, not {batch}: the batch is fixed in the "
                         f"graph; re-export with `edge-snn export CHECKPOINT --batch {batch}`")
     engine = backend == "tensorrt" or path.endswith((".engine", ".plan"))
-    return Session(path, backend=backend, providers=providers, seed=seed, **({"threads": threads} if threads and not engine else {}))
+    return Session(path, backend=backend, providers=providers, seed=seed, contract=contract,
+                   **({"threads": threads} if threads and not engine else {}))
 
 
 def frame_runner(session) -> Callable[[np.ndarray], dict]:

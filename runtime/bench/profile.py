@@ -72,9 +72,9 @@ def op_breakdown(path, frames: Sequence[np.ndarray], *, providers: list[str] | N
 
 def _conv_layer_of_node(path, layers: list[str]) -> dict[str, str]:
     """Conv node name -> the layer whose weight it reads (through a DequantizeLinear for QDQ graphs)."""
-    import onnx
+    from edge_snn.runtime.model_file import load_onnx_file
 
-    graph = onnx.load(str(path), load_external_data=False).graph
+    graph = load_onnx_file(path).graph
     producer = {out: node for node in graph.node for out in node.output}
     out = {}
     for node in graph.node:

@@ -74,10 +74,13 @@ def session_model(path: str, onnxruntime_version: str, *, cpu: bool = True):
     """
     import onnx
 
-    from edge_snn.runtime.backends.onnxrt.integer_compat import needs_uint8_activations, uint8_activations
+    from edge_snn.runtime.backends.onnxrt.integer_compat import (needs_uint8_activations, takes_int8_activations,
+                                                                 uint8_activations)
     from edge_snn.runtime.backends.onnxrt.tap_blocks import split_padded_convs
     from edge_snn.runtime.model_file import load_onnx_file
 
+    if not cpu and takes_int8_activations(onnxruntime_version):
+        return path  # neither rewrite can apply: do not parse the file again
     proto = load_onnx_file(path)
     external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
     retype = needs_uint8_activations(proto, onnxruntime_version)
