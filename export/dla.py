@@ -32,11 +32,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 from edge_snn.errors import UserError
 from edge_snn.export.graph import GraphBuilder, Sym
-from edge_snn.export.qdq import brevitas_weight
+from edge_snn.export.qdq import brevitas_weight, input_scale
 from edge_snn.export.weights import FloatWeights
 from edge_snn.runtime.backends.trt.calibration import cache_path, calibration_cache
 
@@ -106,8 +105,7 @@ class DlaInt8Weights(FloatWeights):
         return inputs
 
     def activation_input(self, g: GraphBuilder, x: Sym, module) -> str:
-        with torch.no_grad():
-            self.scales[x.name] = float(module.input_quant.scale())
+        self.scales[x.name] = input_scale(module)
         return x.name
 
 

@@ -58,25 +58,11 @@ import torch
 from torch import nn
 
 from edge_snn.export.graph import GraphBuilder, Sym
+from edge_snn.export.qdq import brevitas_weight, input_scale, quantize_dequantize
 from edge_snn.export.weights import FloatWeights, conv_attributes, conv_output_shape
 
 WEIGHT_ZERO_POINT = 128  # uint8 image of the signed weight integers: w_u8 = w_int + 128
 SIGNED_ZERO_POINT = 128  # uint8 image of a signed INT8 input: x_u8 = x_int + 128
-
-
-def brevitas_weight(module) -> tuple[np.ndarray, np.ndarray]:
-    """(signed weight integers as int16, float32 per-output-channel scale) of a Brevitas conv."""
-    with torch.no_grad():
-        qw = module.quant_weight()
-        integers = qw.int().numpy().astype(np.int16)
-        scale = qw.scale.detach().numpy().astype(np.float32).reshape(-1)
-    return integers, scale
-
-
-def input_scale(module) -> float:
-    """The per-tensor scale of a Brevitas conv's input quantizer (zero point 0)."""
-    with torch.no_grad():
-        return float(module.input_quant.scale())
 
 
 class IntegerWeights(FloatWeights):
@@ -120,8 +106,9 @@ class IntegerWeights(FloatWeights):
 
     def _integer_inputs(self, g: GraphBuilder, module) -> tuple[str, str, str | None]:
         name = self.names.get(module, "conv")
-        integers, w_scale = brevitas_weight(module)
-        w_u8 = g.initializer((integers + WEIGHT_ZERO_POINT).astype(np.uint8), f"{name}.weight_uint8")
+        integers, w_scale, _ = brevitas_weight(module)
+        w_scale = w_scale.reshape(-1)
+        w_u8 = g.initializer((integers.astype(np.int16) + WEIGHT_ZERO_POINT).astype(np.uint8), f"{name}.weight_uint8")
         # s_x * s_w rounded to float32 once; the accumulator is exact, so this is the only rounding before BN
         rescale = g.initializer((np.float32(input_scale(module)) * w_scale).astype(np.float32), f"{name}.rescale")
         bias = None
@@ -140,8 +127,6 @@ class IntegerWeights(FloatWeights):
             if module.bias is not None:
                 inputs.append(g.initializer(module.bias.detach().numpy().astype(np.float32), f"{name}.bias"))
             self._cache[key] = inputs
-        s = g.const(np.float32(input_scale(module)))
-        zero = g.const(np.int8(0), np.int8)
-        dq = g.node("DequantizeLinear", [g.node("QuantizeLinear", [x.name, s, zero])[0], s, zero])[0]
+        dq = quantize_dequantize(g, x.name, input_scale(module))
         out = g.node("ConvTranspose", [dq, *self._cache[key]], **conv_attributes(module))[0]
         return Sym(g, out, conv_output_shape(module, x.shape))

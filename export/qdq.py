@@ -29,6 +29,20 @@ def brevitas_weight(module) -> tuple[np.ndarray, np.ndarray, int]:
     return integers, scale, 1 if isinstance(module, nn.ConvTranspose2d) else 0
 
 
+def input_scale(module) -> float:
+    """The per-tensor scale of a Brevitas conv's input quantizer (zero point 0)."""
+    with torch.no_grad():
+        return float(module.input_quant.scale())
+
+
+def quantize_dequantize(g: GraphBuilder, x: str, scale: float) -> str:
+    """``DequantizeLinear(QuantizeLinear(x))``, signed INT8 with zero point 0: what the reference's input quantizer does."""
+    s = g.const(np.float32(scale))
+    zero = g.const(np.int8(0), np.int8)
+    q = g.node("QuantizeLinear", [x, s, zero])[0]
+    return g.node("DequantizeLinear", [q, s, zero])[0]
+
+
 class QdqWeights(FloatWeights):
     precision = "int8-qdq"
 
@@ -47,9 +61,4 @@ class QdqWeights(FloatWeights):
         return inputs
 
     def activation_input(self, g: GraphBuilder, x: Sym, module) -> str:
-        with torch.no_grad():
-            scale = float(module.input_quant.scale())
-        s = g.const(np.float32(scale))
-        zero = g.const(np.int8(0), np.int8)
-        q = g.node("QuantizeLinear", [x.name, s, zero])[0]
-        return g.node("DequantizeLinear", [q, s, zero])[0]
+        return quantize_dequantize(g, x.name, input_scale(module))
