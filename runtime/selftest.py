@@ -48,6 +48,9 @@ SCHEMA = "edge-snn.selftest/1"
 GPU_PROVIDERS = {"onnxruntime-cuda": "CUDAExecutionProvider", "onnxruntime-tensorrt": "TensorrtExecutionProvider"}
 
 
+FIXTURE_PRECISION = {"fp32": "fp32", "int8": "int8-qdq"}  # the shipped graphs' edge_snn.precision, by fixture key
+
+
 @dataclass
 class Case:
     """One model on one backend: ``passed``, ``failed`` or ``skipped`` (with ``reason``)."""
@@ -176,8 +179,7 @@ def onnxruntime_cases(fixture, meter, seconds) -> list[Case]:
     cases = []
     for name, provider, models in plans:
         for key in models:
-            precision = "int8-qdq" if key == "int8" else "fp32"
-            case = Case(f"{name} {key}", fixture.meta["models"][key], precision)
+            case = Case(f"{name} {key}", fixture.meta["models"][key], FIXTURE_PRECISION[key])
             if why is not None:
                 case.reason = why
             elif provider not in providers:
@@ -199,7 +201,7 @@ def sparse_cases(fixture, meter, seconds) -> list[Case]:
     why = availability()["sparse"]
     cases = []
     for key in ("fp32", "int8"):
-        case = Case(f"sparse {key}", fixture.meta["models"][key], "int8-qdq" if key == "int8" else "fp32")
+        case = Case(f"sparse {key}", fixture.meta["models"][key], FIXTURE_PRECISION[key])
         if why is not None:
             case.reason = why
         else:
