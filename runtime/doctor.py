@@ -117,19 +117,30 @@ def onnxruntime_rows(probe: Probe, module: platform_info.Module) -> list[Row]:
     return rows
 
 
-def tensorrt_rows(probe: Probe, module: platform_info.Module) -> tuple[list[Row], object]:
-    """TensorRT's version (and the module, for the DLA probe), or its install hint."""
+def _tensorrt():
+    """The tensorrt module, or None when it is absent or does not load (the DLA probe needs it)."""
+    if not _installed("tensorrt"):
+        return None
+    try:
+        import tensorrt
+    except Exception:
+        return None
+    return tensorrt
+
+
+def tensorrt_rows(probe: Probe, module: platform_info.Module) -> list[Row]:
+    """TensorRT's version, or its install hint."""
     from edge_snn.runtime.backends.trt.build import TRT_INSTALL_HINT
 
     if not _installed("tensorrt"):
-        return [Row("tensorrt", "not installed", "absent", TRT_INSTALL_HINT)], None
+        return [Row("tensorrt", "not installed", "absent", TRT_INSTALL_HINT)]
     try:
         import tensorrt as trt
     except Exception as err:
         return [Row("tensorrt", f"import failed: {type(err).__name__}: {err}", "warn",
                     "TensorRT's libraries do not load: on a Jetson reinstall python3-libnvinfer (JetPack), on a PC "
-                    "pip install 'edge-snn[tensorrt]'")], None
-    return [Row("tensorrt", trt.__version__, "ok")], trt
+                    "pip install 'edge-snn[tensorrt]'")]
+    return [Row("tensorrt", trt.__version__, "ok")]
 
 
 def cuda_rows(probe: Probe) -> list[Row]:
@@ -244,16 +255,10 @@ def inspect(probe: Probe | None = None) -> list[Row]:
     rows = _guarded("python", lambda: python_rows(probe))
     rows += _guarded("libraries", lambda: library_rows(probe))
     rows += _guarded("onnxruntime", lambda: onnxruntime_rows(probe, module))
-    trt_holder: list = [None]
-
-    def trt_probe():
-        found, trt_holder[0] = tensorrt_rows(probe, module)
-        return found
-
-    rows += _guarded("tensorrt", trt_probe)
+    rows += _guarded("tensorrt", lambda: tensorrt_rows(probe, module))
     rows += _guarded("cuda", lambda: cuda_rows(probe))
     rows += _guarded("jetson module", lambda: module_rows(probe, module))
-    rows += _guarded("dla cores", lambda: dla_rows(probe, module, trt_holder[0]))
+    rows += _guarded("dla cores", lambda: dla_rows(probe, module, _tensorrt()))
     rows += _guarded("power", lambda: power_rows(probe))
     rows += _guarded("torch", lambda: torch_rows(probe))
     rows += _guarded("backends", lambda: backend_rows(probe))
