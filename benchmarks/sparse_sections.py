@@ -53,19 +53,21 @@ def sparse_ceiling_runner(roof_conv, threads: int):
 
     b, c, h, w, k = roof_conv
     rng = np.random.default_rng(1)
-    x = (rng.random((c, h, w)) < 0.2).astype(np.float32)
+    x = (rng.random((1, c, h, w)) < 0.2).astype(np.float32)
     weight = rng.standard_normal((k, c, 3, 3)).astype(np.float32)
     packed = E.pack_weights(weight)
     grid = (h + 2, w + 2)
-    starts = np.zeros(grid[0] * grid[1] + 1, np.int64)
+    starts = np.zeros((1, grid[0] * grid[1] + 1), np.int64)
     idx, vals = np.empty(x.size, np.int32), np.empty(x.size, np.float32)
-    out = np.empty((k, h, w), np.float32)
+    addresses, not_one = np.array([x.ctypes.data], np.int64), np.empty(1, np.int64)
+    out = np.empty((1, k, h, w), np.float32)
     scale, bias = np.ones(k), np.zeros(k)
+    unit = np.ones(1, np.bool_)
 
     def run(_):
         numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
-        E.build_lists(x, 1, 1, grid[0], grid[1], starts, idx, vals)
-        return E.event_conv(starts, idx, vals, True, packed, c, 3, 3, grid[1], 1, 1, 1, 1, scale, bias, np.float32, out)
+        E.build_lists(addresses, c, h, w, 1, 1, grid[0], grid[1], starts, idx, vals, not_one)
+        return E.event_conv(starts, idx, vals, unit, packed, c, 3, 3, grid[1], 1, 1, 1, 1, scale, bias, np.float32, out)
 
     events = run(None)
     return (run, [None]), float(events * k)

@@ -34,6 +34,7 @@ from edge_snn.runtime.conv_taps import inside_pairs
 
 MODES = ("auto", "event", "dense")
 DEFAULT_CROSSOVER = 0.5  # nonzero fraction above which dense wins, before the list cost (docs/benchmarks.md, rate sweep)
+LIST_CACHE_BYTES = 1024 * 1024  # lists of the images one event_conv call runs: about a core's L2 (ConvGroup)
 LIST_COST = 20.0  # compressing one input element costs about as much as 20 synaptic adds (1.7 ns vs 12 G adds/s)
 
 
@@ -106,7 +107,7 @@ class ConvLayer:
 
 
 class ConvUnit:
-    """One Conv node. ``run(env, context)`` writes its output into ``env``."""
+    """One Conv node: its geometry, its layer and where its input comes from. :class:`ConvGroup` runs it."""
 
     def __init__(self, node, graph: Graph, layer: ConvLayer, order: int, integer_input: tuple[str, float] | None):
         from edge_snn.runtime.backends.sparse import event_conv as E
@@ -140,27 +141,21 @@ class ConvUnit:
             self.packed = layer.packed_integer
             self.scale = (layer.weight_scale.astype(np.float64) * float(self.input_scale))
             self.accumulator = np.int32
-            list_dtype = np.int8
+            self.list_dtype = np.dtype(np.int8)
         else:
             if layer.packed is None:
                 layer.packed = E.pack_weights(layer.weight.astype(np.float32))
             self.packed = layer.packed
             self.scale = np.ones(c_out, np.float64)
             self.accumulator = np.float32
-            list_dtype = np.float32
+            self.list_dtype = np.dtype(np.float32)
         self.bias = np.zeros(c_out, np.float64) if layer.bias is None else layer.bias.astype(np.float64)
-        self.starts = np.zeros(self.grid[0] * self.grid[1] + 1, np.int64)
-        self.idx = np.empty(c_in * h * w, np.int32)
-        self.vals = np.empty(c_in * h * w, list_dtype)
         layer.work.nodes += 1
 
-    @property
-    def inputs(self) -> list[str]:
-        return [self.data]
-
-    @property
-    def outputs(self) -> list[str]:
-        return [self.y_name]
+    def group_key(self) -> tuple:
+        """Nodes with equal keys compute the same convolution on different inputs (the steps of one layer)."""
+        return (id(self.layer), self.x_shape, self.y_shape, self.kernel, self.strides, self.dilations, self.pads,
+                self.integer, self.input_scale, tuple(sorted((k, str(v)) for k, v in self.attrs.items())))
 
     def dense_session(self, threads: int):
         key = (self.x_shape, tuple(sorted((k, str(v)) for k, v in self.attrs.items())))
@@ -170,44 +165,117 @@ class ConvUnit:
             self.layer.dense[key] = DenseConv("Conv", self.attrs, self.x_shape, self.layer.weight, self.layer.bias, threads)
         return self.layer.dense[key]
 
-    def run(self, env: dict, context) -> None:
-        start = time.perf_counter()
-        self._run(env, context)
-        self.layer.work.seconds += time.perf_counter() - start
 
-    def _run(self, env: dict, context) -> None:
+class ConvGroup:
+    """Conv nodes of one layer with one geometry (the T steps of a time-major graph), run as one unit.
+
+    Each node's input picks its own mode from its nonzero rate. The inputs in
+    event mode are compressed together and go through one
+    :func:`.event_conv.event_conv` call, which loads each weight slab once for
+    all of them: on dl-vgg9's conv8 (9.4 MB of float weights, more than the
+    cache) that halves the layer's time against one call per step. A group of
+    one node is the plain case (a step graph, or when grouping would make the
+    schedule circular, see :mod:`.program`).
+    """
+
+    def __init__(self, members: list[ConvUnit]):
+        self.members = members
+        self.order = min(m.order for m in members)
+        self.inputs = [m.data for m in members]
+        self.outputs = [m.y_name for m in members]
+        first = members[0]
+        self._idx = np.empty(1, np.int32)  # grow-only list buffers, reused from call to call
+        self._vals = np.empty(1, first.list_dtype)
+
+    def run(self, env: dict, context) -> None:
         from edge_snn.runtime.backends.sparse import event_conv as E
 
-        x = np.ascontiguousarray(env[self.data])
-        if x.dtype != self.vals.dtype:
-            x = x.astype(self.vals.dtype)
-        nonzero = int(E.count_nonzero(x))
-        work = self.layer.work
-        work.calls += 1
-        work.input_elements += x.size
-        work.input_nonzero += nonzero
-        crossover = context.crossover - self.list_cost_rate
-        work.crossover = crossover
-        mode = context.mode if context.mode != "auto" else ("event" if nonzero <= crossover * x.size else "dense")
-        if mode == "dense":
-            dense_x = x.astype(np.float32) * self.input_scale if self.integer else x
-            env[self.y_name] = self.dense_session(context.threads)(dense_x)
-            work.dense_calls += 1
-            work.dense_macs += self.dense_macs
-            work._dense_needed += self.dense_macs * nonzero / x.size
-            return
-        y = np.empty(self.y_shape, np.float32)
-        kh, kw = self.kernel
-        c_in = self.x_shape[1]
-        events = 0
-        for b in range(x.shape[0]):
-            _, not_one = E.build_lists(x[b], self.pads[0], self.pads[1], self.grid[0], self.grid[1], self.starts, self.idx, self.vals)
-            events += E.event_conv(self.starts, self.idx, self.vals, not_one == 0, self.packed, c_in, kh, kw,
-                                   self.grid[1], self.strides[0], self.strides[1], self.dilations[0], self.dilations[1],
-                                   self.scale, self.bias, self.accumulator, y[b])
-        env[self.y_name] = y
-        work.event_calls += 1
-        work.synaptic_ops += events * self.y_shape[1]
+        start = time.perf_counter()
+        first = self.members[0]
+        work = first.layer.work
+        events = []
+        for m in self.members:
+            x = np.ascontiguousarray(env[m.data])
+            if x.dtype != m.list_dtype:
+                x = x.astype(m.list_dtype)
+            nonzero = int(E.count_nonzero(x))
+            work.calls += 1
+            work.input_elements += x.size
+            work.input_nonzero += nonzero
+            crossover = context.crossover - m.list_cost_rate
+            work.crossover = crossover
+            mode = context.mode if context.mode != "auto" else ("event" if nonzero <= crossover * x.size else "dense")
+            if mode == "dense":
+                dense_x = x.astype(np.float32) * m.input_scale if m.integer else x
+                env[m.y_name] = m.dense_session(context.threads)(dense_x)
+                work.dense_calls += 1
+                work.dense_macs += m.dense_macs
+                work._dense_needed += m.dense_macs * nonzero / x.size
+            else:
+                events.append((m, x, nonzero))
+        if events:
+            self._run_events(env, events)
+        work.seconds += time.perf_counter() - start
+
+    def _run_events(self, env: dict, events: list) -> None:
+        from edge_snn.runtime.backends.sparse import event_conv as E
+
+        first = self.members[0]
+        batch, c_in, h, w = first.x_shape
+        image_bytes = c_in * h * w * first.list_dtype.itemsize
+        # the kernels read each input in place, by address; ``events`` keeps the arrays alive meanwhile
+        addresses = np.array([x.ctypes.data + b * image_bytes for _, x, _ in events for b in range(batch)], np.int64)
+        total = sum(nonzero for _, _, nonzero in events)
+        if self._idx.size <= total:
+            self._idx = np.empty(total + 1, np.int32)
+            self._vals = np.empty(total + 1, first.list_dtype)
+        starts = np.empty((addresses.size, first.grid[0] * first.grid[1] + 1), np.int64)
+        not_one = np.empty(addresses.size, np.int64)
+        E.build_lists(addresses, c_in, h, w, first.pads[0], first.pads[1], first.grid[0], first.grid[1],
+                      starts, self._idx, self._vals, not_one)
+        y = np.empty((len(events), *first.y_shape), np.float32)
+        images = y.reshape(-1, *first.y_shape[1:])
+        unit_values = not_one == 0
+        kh, kw = first.kernel
+        synaptic = 0
+        for a, b in _chunks(starts, first.list_dtype.itemsize + 4):
+            synaptic += E.event_conv(starts[a:b], self._idx, self._vals, unit_values[a:b], first.packed, c_in, kh, kw,
+                                     first.grid[1], first.strides[0], first.strides[1], first.dilations[0],
+                                     first.dilations[1], first.scale, first.bias, first.accumulator, images[a:b])
+        for (m, _, _), out in zip(events, y):
+            env[m.y_name] = out
+        work = first.layer.work
+        work.event_calls += len(events)
+        work.synaptic_ops += synaptic * first.y_shape[1]
+
+
+def _chunks(starts: np.ndarray, entry_bytes: int) -> list[tuple[int, int]]:
+    """Runs of consecutive images whose lists together fit in ``LIST_CACHE_BYTES`` (at least one image each).
+
+    Every block of output channels reads the lists of all images of a call;
+    while they fit in the core's cache, blocks after the first find them there.
+    """
+    sizes = (starts[:, -1] - starts[:, 0]) * entry_bytes
+    runs, a, held = [], 0, 0
+    for n, size in enumerate(sizes):
+        if n > a and held + size > LIST_CACHE_BYTES:
+            runs.append((a, n))
+            a, held = n, 0
+        held += size
+    runs.append((a, len(sizes)))
+    return runs
+
+
+def group_convolutions(units: list) -> list:
+    """Conv units of one layer and geometry as one :class:`ConvGroup` each; other units unchanged."""
+    groups: dict[tuple, list[ConvUnit]] = {}
+    rest = []
+    for unit in units:
+        if isinstance(unit, ConvUnit):
+            groups.setdefault(unit.group_key(), []).append(unit)
+        else:
+            rest.append(unit)
+    return [*rest, *(ConvGroup(members) for members in groups.values())]
 
 
 class ConvTransposeUnit:

@@ -17,6 +17,12 @@ the weight itself: the layer becomes additions of weight rows. Two steps:
    Tap-major beat position-major (all taps of one output, weights from L2) by
    1.4x on dl-vgg9's layers and a row-scatter by 3-5x (docs/decisions.md).
 
+Both take many images at once: the steps of a layer in a time-major graph (and
+the batch), read in place by address. Each work item of :func:`event_conv`
+runs all of them, so a block of output channels loads its weight slabs once
+per call instead of once per step; that matters where the weights outgrow the
+cache (conv8: 9.4 MB of float weights).
+
 Weights are packed once at load by :func:`pack_weights` as
 ``[ceil(C_out/32), KH, KW, C_in, 32]`` (zero-padded output channels), so the 32
 output channels of one (tap, input channel) are one contiguous row.
@@ -31,7 +37,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from edge_snn.runtime.backends.sparse.simd import LANES, accumulate_row, accumulate_row_scaled
+from edge_snn.runtime.backends.sparse.simd import LANES, accumulate_row, accumulate_row_scaled, address_as_pointer
 
 TILE_BYTES = 16 * 1024  # output tile per (channel block, rows): stays in L1 next to one tap's weight slab
 
@@ -57,36 +63,48 @@ def count_nonzero(x):
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
-def build_lists(x, pad_top, pad_left, grid_h, grid_w, starts, idx, vals):
-    """Per position of the padded ``grid_h x grid_w`` grid, the nonzero channels of ``x [C, H, W]``.
+def build_lists(addresses, c_in, h, w, pad_top, pad_left, grid_h, grid_w, starts, idx, vals, not_one):
+    """Per image and position of the padded ``grid_h x grid_w`` grid, the nonzero channels of the image.
 
-    Fills ``starts [grid_h * grid_w + 1]`` (list of grid position q is
-    ``idx[starts[q]:starts[q + 1]]``, channels ascending) and ``vals`` (the
-    input values). Returns (nonzero count, count of values other than 1).
-    Rows of the map are split between threads; each writes only its rows' lists.
+    ``addresses [N]``: where each image ``[C, H, W]`` lies (C-contiguous, of
+    ``vals``' dtype), so the steps of a layer are compressed together without
+    being copied into one array. Fills ``starts [N, grid_h * grid_w + 1]`` with
+    offsets into ``idx``/``vals``, images one after another (the list of image
+    n at grid position q is ``idx[starts[n, q]:starts[n, q + 1]]``, channels
+    ascending; ``vals`` holds the input values) and ``not_one [N]`` with each
+    image's count of values other than 1. Returns the nonzero count of all
+    images. Rows of the maps are split between threads; each writes only its
+    rows' lists.
     """
-    c_in, h, w = x.shape
-    count = np.zeros((h, w), np.int64)
-    for ih in nb.prange(h):
-        counted = count[ih]
+    images = addresses.shape[0]
+    count = np.zeros((images, h, w), np.int64)
+    for item in nb.prange(images * h):
+        n, ih = item // h, item % h
+        x = nb.carray(address_as_pointer(addresses[n]), (c_in, h, w), vals.dtype)
+        counted = count[n, ih]
         for c in range(c_in):
             row = x[c, ih]
             for iw in range(w):
                 counted[iw] += row[iw] != 0
     total = 0
-    q = 0
-    starts[0] = 0
-    for gh in range(grid_h):
-        ih = gh - pad_top
-        for gw in range(grid_w):
-            iw = gw - pad_left
-            if 0 <= ih < h and 0 <= iw < w:
-                total += count[ih, iw]
-            q += 1
-            starts[q] = total
-    not_one = 0
-    for ih in nb.prange(h):
-        fill = starts[(ih + pad_top) * grid_w + pad_left:(ih + pad_top) * grid_w + pad_left + w].copy()
+    for n in range(images):
+        q = 0
+        starts[n, 0] = total
+        for gh in range(grid_h):
+            ih = gh - pad_top
+            for gw in range(grid_w):
+                iw = gw - pad_left
+                if 0 <= ih < h and 0 <= iw < w:
+                    total += count[n, ih, iw]
+                q += 1
+                starts[n, q] = total
+    row_not_one = np.zeros(images * h, np.int64)
+    for item in nb.prange(images * h):
+        n, ih = item // h, item % h
+        x = nb.carray(address_as_pointer(addresses[n]), (c_in, h, w), vals.dtype)
+        first = (ih + pad_top) * grid_w + pad_left
+        fill = starts[n, first:first + w].copy()
+        found = 0
         for c in range(c_in):
             row = x[c, ih]
             for iw in range(w):
@@ -96,22 +114,29 @@ def build_lists(x, pad_top, pad_left, grid_h, grid_w, starts, idx, vals):
                     idx[k] = c
                     vals[k] = v
                     fill[iw] = k + 1
-                    not_one += v != 1
-    return total, not_one
+                    found += v != 1
+        row_not_one[item] = found
+    for n in range(images):
+        not_one[n] = row_not_one[n * h:(n + 1) * h].sum()
+    return total
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
 def event_conv(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w, grid_w, stride_h, stride_w,
                dilation_h, dilation_w, scale, bias, accumulator, out):
-    """``out [C_out, Ho, Wo]`` (float32) = conv of the listed input (see :func:`build_lists`).
+    """``out [N, C_out, Ho, Wo]`` (float32) = conv of each listed image (see :func:`build_lists`).
 
+    Each work item (a block of 32 output channels and a band of output rows)
+    runs every image, so the block's weight slabs are loaded once for all N
+    images (the T steps of a layer) instead of once per image.
     ``accumulator``: ``np.float32`` for float weights, ``np.int32`` for int8.
-    ``unit_values``: every listed value is 1 (spikes), so rows are added, not
-    multiplied. ``scale [C_out]`` multiplies each output channel (all ones for
-    float weights), ``bias [C_out]`` is added after. Returns the number of
-    (nonzero input, tap inside the map) pairs: synaptic events per output channel.
+    ``unit_values [N]``: every listed value of image n is 1 (spikes), so rows
+    are added, not multiplied. ``scale [C_out]`` multiplies each output channel
+    (all ones for float weights), ``bias [C_out]`` is added after. Returns the
+    number of (nonzero input, tap inside the map) pairs over all images:
+    synaptic events per output channel.
     """
-    c_out, out_h, out_w = out.shape
+    images, c_out, out_h, out_w = out.shape
     taps = kernel_h * kernel_w
     blocks = packed.shape[0] // (taps * c_in)
     rows_per_tile = max(1, min(out_h, TILE_BYTES // (out_w * LANES * 4)))
@@ -121,24 +146,29 @@ def event_conv(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w,
         block = item // row_tiles
         oh0 = (item % row_tiles) * rows_per_tile
         rows = min(rows_per_tile, out_h - oh0)
-        tile = np.zeros((rows * out_w, LANES), accumulator)
+        tile = np.empty((rows * out_w, LANES), accumulator)
         visited = 0
-        for kh in range(kernel_h):
-            for kw in range(kernel_w):
-                wbase = ((block * kernel_h + kh) * kernel_w + kw) * c_in
+        for n in range(images):
+            for t in range(rows * out_w):  # explicit loops: slice assignment inside prange miscompiles (numba 0.68)
+                for j in range(LANES):
+                    tile[t, j] = 0
+            image_starts = starts[n]
+            for kh in range(kernel_h):
+                for kw in range(kernel_w):
+                    wbase = ((block * kernel_h + kh) * kernel_w + kw) * c_in
+                    for r in range(rows):
+                        q0 = ((oh0 + r) * stride_h + kh * dilation_h) * grid_w + kw * dilation_w
+                        if unit_values[n]:
+                            visited += accumulate_row(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
+                        else:
+                            visited += accumulate_row_scaled(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
+            for j in range(min(LANES, c_out - block * LANES)):
+                co = block * LANES + j
+                s, b = scale[co], bias[co]
                 for r in range(rows):
-                    q0 = ((oh0 + r) * stride_h + kh * dilation_h) * grid_w + kw * dilation_w
-                    if unit_values:
-                        visited += accumulate_row(tile, r * out_w, packed, wbase, starts, idx, vals, q0, stride_w, out_w)
-                    else:
-                        visited += accumulate_row_scaled(tile, r * out_w, packed, wbase, starts, idx, vals, q0, stride_w, out_w)
-        for j in range(min(LANES, c_out - block * LANES)):
-            co = block * LANES + j
-            s, b = scale[co], bias[co]
-            for r in range(rows):
-                dst = out[co, oh0 + r]
-                for ow in range(out_w):
-                    dst[ow] = np.float32(tile[r * out_w + ow, j] * s + b)
+                    dst = out[n, co, oh0 + r]
+                    for ow in range(out_w):
+                        dst[ow] = np.float32(tile[r * out_w + ow, j] * s + b)
         if block == 0:
             events += visited
     return events

@@ -5,7 +5,8 @@ elementwise chains compiled (:mod:`.fusion`), convolutions given their layer
 (:mod:`.conv`), every other node mapped to its reference op (:mod:`.ops`; an
 unknown op is refused here, before any call). Units run in a topological
 order of their own dependencies, preferring graph order, so a time-major
-graph runs layer by layer when its LIF chains span the steps. Values are
+graph runs layer by layer when its LIF chains span the steps, and the T conv
+nodes of a layer run as one unit (:class:`.conv.ConvGroup`). Values are
 dropped after their last reader; nodes whose outputs nobody needs (a
 ``DequantizeLinear`` replaced by the integer conv) are not run at all.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, plan_convolutions
+from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, ConvGroup, ConvUnit, group_convolutions, plan_convolutions
 from edge_snn.runtime.backends.sparse.fusion import ChainProgram, find_chains
 from edge_snn.runtime.backends.sparse.graph import Graph, attributes
 from edge_snn.runtime.backends.sparse.ops import OPS, unsupported
@@ -215,14 +216,19 @@ def build_program(graph: Graph, known_layers: list[str], context: Context, *, fu
     convs, works = plan_convolutions(graph, known_layers, integer=integer)
     conv_ids = {id(u.node) for u in convs}
     chains = find_chains(graph) if fuse else []
+    grouped = True
     while True:
         fused = {id(n) for c in chains for n in c.nodes}
-        units = [*convs, *(ChainUnit(c, min(index[id(n)] for n in c.nodes)) for c in chains)]
+        conv_units = group_convolutions(convs) if grouped else [ConvGroup([c]) if isinstance(c, ConvUnit) else c for c in convs]
+        units = [*conv_units, *(ChainUnit(c, min(index[id(n)] for n in c.nodes)) for c in chains)]
         units += [NodeUnit(n, index[id(n)], graph.source) for n in graph.nodes if id(n) not in fused and id(n) not in conv_ids]
         units = _memoize_tiny(sorted(units, key=lambda u: u.order), graph, set(graph.outputs))
         order = _schedule(units, set(graph.inputs) | set(graph.constants))
         if order is not None:
             break
+        if grouped:  # a layer's steps that feed one another (never seen in exports): one conv unit per node
+            grouped = False
+            continue
         if not chains:
             raise UserError(f"{graph.source}: the graph's dependencies form a cycle; re-export the model")
         chains = chains[:-1]  # a chain that is not convex: run its nodes one by one instead (never seen in exports)

@@ -207,6 +207,22 @@ def test_the_crossover_picks_the_mode_from_the_measured_rate_and_the_list_cost(e
             assert layers["classifier"]["mode"] == "dense" and layers["conv2"]["mode"] == "event"
 
 
+def test_a_time_major_layers_steps_run_as_one_conv_unit(exported):
+    """The T conv nodes of each layer become one ConvGroup (one event_conv call over the steps)."""
+    from edge_snn.runtime.backends.sparse.conv import ConvGroup
+    from edge_snn.runtime.backends.sparse.program import Context, build_program
+
+    from edge_snn.runtime.backends.sparse.graph import load_graph
+    from edge_snn.runtime.backends.sparse.ops import run_node
+
+    path, steps = exported["time-major T=2"], 2
+    graph = load_graph(str(path), lambda node, inputs: run_node(node, inputs, str(path)))
+    program = build_program(graph, [], Context(threads=1))
+    groups = [u for u in program.units if isinstance(u, ConvGroup)]
+    assert groups and all(len(g.members) == steps for g in groups)
+    assert sum(len(g.members) for g in groups) == sum(n.op_type == "Conv" for n in graph.nodes)
+
+
 def test_runner_contract_activate_infer_step_deactivate(exported, events):
     runner = make_runner(exported["step graph T=1"], "sparse", threads=1)
     with pytest.raises(RuntimeError, match="before activate"):

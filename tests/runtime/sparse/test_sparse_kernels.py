@@ -17,23 +17,29 @@ from sparse_helpers import ort_single_node, reference_conv, taps_inside
 pytestmark = pytest.mark.runtime
 
 
-def lists_of(x, pads, dtype=np.float32):
-    c, h, w = x.shape
+def lists_of(images, pads, dtype=np.float32):
+    """The compressed lists of ``images [N, C, H, W]``, each read in place by its address."""
+    images = np.ascontiguousarray(images, dtype)
+    n, c, h, w = images.shape
     grid = (h + pads[0] + pads[2], w + pads[1] + pads[3])
-    starts = np.zeros(grid[0] * grid[1] + 1, np.int64)
-    idx, vals = np.empty(x.size, np.int32), np.empty(x.size, dtype)
-    nnz, not_one = E.build_lists(np.ascontiguousarray(x, dtype), pads[0], pads[1], grid[0], grid[1], starts, idx, vals)
+    starts = np.zeros((n, grid[0] * grid[1] + 1), np.int64)
+    idx, vals = np.empty(images.size, np.int32), np.empty(images.size, dtype)
+    not_one = np.empty(n, np.int64)
+    addresses = np.array([images[i].ctypes.data for i in range(n)], np.int64)
+    nnz = E.build_lists(addresses, c, h, w, pads[0], pads[1], grid[0], grid[1], starts, idx, vals, not_one)
     return grid, starts, idx[:nnz], vals[:nnz], not_one
 
 
 def event(x, weight, bias=None, *, pads=(0, 0, 0, 0), strides=(1, 1), dilations=(1, 1), integer_scale=None):
-    """The event-driven conv of ``x [C, H, W]`` -> (output [C_out, Ho, Wo], synaptic events per channel)."""
+    """The event-driven conv of ``x [C, H, W]`` (or of images ``[N, C, H, W]`` in one call) -> (output, synaptic events per channel)."""
+    single = x.ndim == 3
+    images = x[None] if single else x
     c_out, c_in, kh, kw = weight.shape
     dtype = np.int8 if integer_scale is not None else np.float32
-    grid, starts, idx, vals, not_one = lists_of(x, pads, dtype)
+    grid, starts, idx, vals, not_one = lists_of(images, pads, dtype)
     out_h = (grid[0] - dilations[0] * (kh - 1) - 1) // strides[0] + 1
     out_w = (grid[1] - dilations[1] * (kw - 1) - 1) // strides[1] + 1
-    out = np.empty((c_out, out_h, out_w), np.float32)
+    out = np.empty((images.shape[0], c_out, out_h, out_w), np.float32)
     scale = np.ones(c_out) if integer_scale is None else integer_scale.astype(np.float64)
     b = np.zeros(c_out) if bias is None else bias.astype(np.float64)
     idx_full = np.concatenate([idx, np.zeros(1, np.int32)])
@@ -41,7 +47,7 @@ def event(x, weight, bias=None, *, pads=(0, 0, 0, 0), strides=(1, 1), dilations=
     events = E.event_conv(starts, idx_full, vals_full, not_one == 0, E.pack_weights(weight), c_in, kh, kw, grid[1],
                           strides[0], strides[1], dilations[0], dilations[1], scale, b,
                           np.int32 if integer_scale is not None else np.float32, out)
-    return out, events
+    return (out[0] if single else out), events
 
 
 def test_lists_hold_each_positions_nonzero_channels_on_the_padded_grid():
@@ -49,12 +55,17 @@ def test_lists_hold_each_positions_nonzero_channels_on_the_padded_grid():
     x[0, 0, 1] = 1
     x[2, 0, 1] = 1
     x[1, 1, 0] = 0.5
-    grid, starts, idx, vals, not_one = lists_of(x, (1, 1, 1, 1))
+    second = np.zeros_like(x)
+    second[1, 1, 1] = 1
+    grid, starts, idx, vals, not_one = lists_of(np.stack([x, second]), (1, 1, 1, 1))
     assert grid == (4, 4)
-    # padded grid position of (h, w) is (h + 1) * 4 + (w + 1): (0, 1) -> 6, (1, 0) -> 9
-    counts = np.diff(starts)
-    assert counts.tolist() == [0] * 6 + [2] + [0] * 2 + [1] + [0] * 6
-    assert idx.tolist() == [0, 2, 1] and vals.tolist() == [1, 1, 0.5] and not_one == 1
+    # padded grid position of (h, w) is (h + 1) * 4 + (w + 1): (0, 1) -> 6, (1, 0) -> 9, (1, 1) -> 10
+    assert np.diff(starts[0]).tolist() == [0] * 6 + [2] + [0] * 2 + [1] + [0] * 6
+    # the second image's lists follow the first's in idx/vals
+    assert starts[1, 0] == starts[0, -1] == 3
+    assert np.diff(starts[1]).tolist() == [0] * 10 + [1] + [0] * 5
+    assert idx.tolist() == [0, 2, 1, 1] and vals.tolist() == [1, 1, 0.5, 1]
+    assert not_one.tolist() == [1, 0]
 
 
 CASES = {
@@ -84,6 +95,20 @@ def test_event_conv_equals_onnxruntime_and_counts_only_taps_on_the_map(name):
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max() * np.sqrt(x.shape[0]))  # summation order
     assert events == taps_inside(x, (case["k"], case["k"]), case["pads"], case["strides"], case["dilations"], got.shape[1:])
+
+
+def test_one_call_over_many_images_equals_each_image_alone():
+    """The steps of a layer go through one call; spikes and pooled values mixed, so each image keeps its own add/multiply path."""
+    rng = np.random.default_rng(3)
+    images = (rng.random((5, 20, 9, 8)) < 0.2).astype(np.float32)
+    images[1] *= (rng.integers(1, 10, images[1].shape) / np.float32(9)).astype(np.float32)
+    images[3] = 0  # an image with no events at all
+    weight = rng.standard_normal((40, 20, 3, 3)).astype(np.float32)
+    geometry = dict(pads=(2, 2, 2, 2), dilations=(2, 2))
+    together, events = event(images, weight, **geometry)
+    alone = [event(image, weight, **geometry) for image in images]
+    assert np.array_equal(together, np.stack([out for out, _ in alone]))
+    assert events == sum(n for _, n in alone) and alone[3][1] == 0
 
 
 def test_integer_event_conv_is_exact_integer_arithmetic_times_the_scales():
@@ -185,3 +210,29 @@ def test_average_pool_of_spikes_is_bit_identical_to_onnxruntime(attrs):
     (want,) = ort_single_node("AveragePool", {"x": x}, **attrs)
     (got,) = OPS["AveragePool"](attrs, [x])
     assert np.array_equal(got, want)
+
+
+def test_convs_sharing_a_weight_that_feed_each_other_run_one_by_one(tmp_path):
+    """Grouping y2 = Conv(Relu(Conv(x, W)), W) would make the schedule circular: each node keeps its own unit."""
+    from edge_snn.runtime.backends.sparse.conv import ConvGroup
+    from edge_snn.runtime.backends.sparse.program import Context, build_program
+
+    rng = np.random.default_rng(5)
+    weight = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
+    x = (rng.random((1, 4, 6, 6)) < 0.3).astype(np.float32)
+    conv = dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y1"], **conv), helper.make_node("Relu", ["y1"], ["r"]),
+             helper.make_node("Conv", ["r", "w"], ["y2"], **conv)]
+    graph = helper.make_graph(nodes, "shared", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
+                              [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 4, 6, 6])],
+                              [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "shared.onnx")
+    loaded = load_graph(str(tmp_path / "shared.onnx"), lambda node, inputs: run_node(node, inputs, "shared.onnx"))
+    program = build_program(loaded, [], Context(threads=1, mode="event"))
+    assert [len(u.members) for u in program.units if isinstance(u, ConvGroup)] == [1, 1]
+    got = program.run({"x": x})["y2"]
+    want = ort_single_node("Conv", {"x": np.maximum(ort_single_node("Conv", {"x": x}, {"w": weight}, **conv)[0], 0)},
+                           {"w": weight}, **conv)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
