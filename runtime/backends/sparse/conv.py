@@ -218,30 +218,30 @@ class ConvGroup:
         work.seconds += time.perf_counter() - start
 
     def _run_events(self, env: dict, events: list) -> None:
+        """The event-mode members, a run of them per call: lists built, then convolved while still in cache."""
         from edge_snn.runtime.backends.sparse import event_conv as E
 
         first = self.members[0]
         batch, c_in, h, w = first.x_shape
         image_bytes = c_in * h * w * first.list_dtype.itemsize
-        # the kernels read each input in place, by address; ``events`` keeps the arrays alive meanwhile
-        addresses = np.array([x.ctypes.data + b * image_bytes for _, x, _ in events for b in range(batch)], np.int64)
-        total = sum(nonzero for _, _, nonzero in events)
-        if self._idx.size <= total:
-            self._idx = np.empty(total + 1, np.int32)
-            self._vals = np.empty(total + 1, first.list_dtype)
-        starts = np.empty((addresses.size, first.grid[0] * first.grid[1] + 1), np.int64)
-        not_one = np.empty(addresses.size, np.int64)
-        E.build_lists(addresses, c_in, h, w, first.pads[0], first.pads[1], first.grid[0], first.grid[1],
-                      starts, self._idx, self._vals, not_one)
-        y = np.empty((len(events), *first.y_shape), np.float32)
-        images = y.reshape(-1, *first.y_shape[1:])
-        unit_values = not_one == 0
         kh, kw = first.kernel
+        y = np.empty((len(events), *first.y_shape), np.float32)
         synaptic = 0
-        for a, b in _chunks(starts, first.list_dtype.itemsize + 4):
-            synaptic += E.event_conv(starts[a:b], self._idx, self._vals, unit_values[a:b], first.packed, c_in, kh, kw,
+        for a, b in _runs([nonzero for _, _, nonzero in events], first.list_dtype.itemsize + 4):
+            # the kernels read each input in place, by address; ``events`` keeps the arrays alive meanwhile
+            addresses = np.array([x.ctypes.data + i * image_bytes for _, x, _ in events[a:b] for i in range(batch)], np.int64)
+            total = sum(nonzero for _, _, nonzero in events[a:b])
+            if self._idx.size <= total:
+                self._idx = np.empty(total + 1, np.int32)
+                self._vals = np.empty(total + 1, first.list_dtype)
+            starts = np.empty((addresses.size, first.grid[0] * first.grid[1] + 1), np.int64)
+            not_one = np.empty(addresses.size, np.int64)
+            E.build_lists(addresses, c_in, h, w, first.pads[0], first.pads[1], first.grid[0], first.grid[1],
+                          starts, self._idx, self._vals, not_one)
+            synaptic += E.event_conv(starts, self._idx, self._vals, not_one == 0, first.packed, c_in, kh, kw,
                                      first.grid[1], first.strides[0], first.strides[1], first.dilations[0],
-                                     first.dilations[1], first.scale, first.bias, first.accumulator, images[a:b])
+                                     first.dilations[1], first.scale, first.bias, first.accumulator,
+                                     y[a:b].reshape(-1, *first.y_shape[1:]))
         for (m, _, _), out in zip(events, y):
             env[m.y_name] = out
         work = first.layer.work
@@ -249,20 +249,21 @@ class ConvGroup:
         work.synaptic_ops += synaptic * first.y_shape[1]
 
 
-def _chunks(starts: np.ndarray, entry_bytes: int) -> list[tuple[int, int]]:
-    """Runs of consecutive images whose lists together fit in ``LIST_CACHE_BYTES`` (at least one image each).
+def _runs(nonzeros: list[int], entry_bytes: int) -> list[tuple[int, int]]:
+    """Runs of consecutive members whose lists together fit in ``LIST_CACHE_BYTES`` (at least one member each).
 
-    Every block of output channels reads the lists of all images of a call;
-    while they fit in the core's cache, blocks after the first find them there.
+    Every block of output channels reads the lists of all inputs of a call;
+    while they fit in the core's cache, the lists just built are still there,
+    and blocks after the first find them there too.
     """
-    sizes = (starts[:, -1] - starts[:, 0]) * entry_bytes
     runs, a, held = [], 0, 0
-    for n, size in enumerate(sizes):
+    for n, count in enumerate(nonzeros):
+        size = count * entry_bytes
         if n > a and held + size > LIST_CACHE_BYTES:
             runs.append((a, n))
             a, held = n, 0
         held += size
-    runs.append((a, len(sizes)))
+    runs.append((a, len(nonzeros)))
     return runs
 
 
