@@ -59,13 +59,14 @@ def sparse_ceiling_runner(roof_conv, threads: int):
     grid = (h + 2, w + 2)
     starts = np.zeros((1, grid[0] * grid[1] + 1), np.int64)
     idx, vals = np.empty(x.size, np.int32), np.empty(x.size, np.float32)
-    addresses, not_one = np.array([x.ctypes.data], np.int64), np.empty(1, np.int64)
+    not_one = np.empty(1, np.int64)
     out = np.empty((1, k, h, w), np.float32)
     scale, bias = np.ones(k), np.zeros(k)
     unit = np.ones(1, np.bool_)
 
     def run(_):
         numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
+        addresses = np.array([x.ctypes.data], np.int64)  # read in place: x must outlive the call, so the closure holds it
         E.build_lists(addresses, c, h, w, 1, 1, grid[0], grid[1], starts, idx, vals, not_one)
         return E.event_conv(starts, idx, vals, unit, packed, c, 3, 3, grid[1], 1, 1, 1, 1, scale, bias, np.float32, out)
 

@@ -68,7 +68,8 @@ def build_lists(addresses, c_in, h, w, pad_top, pad_left, grid_h, grid_w, starts
 
     ``addresses [N]``: where each image ``[C, H, W]`` lies (C-contiguous, of
     ``vals``' dtype), so the steps of a layer are compressed together without
-    being copied into one array. Fills ``starts [N, grid_h * grid_w + 1]`` with
+    being copied into one array. The caller keeps the arrays alive through the
+    call: an address does not hold its array. Fills ``starts [N, grid_h * grid_w + 1]`` with
     offsets into ``idx``/``vals``, images one after another (the list of image
     n at grid position q is ``idx[starts[n, q]:starts[n, q + 1]]``, channels
     ascending; ``vals`` holds the input values) and ``not_one [N]`` with each
