@@ -31,6 +31,26 @@ def write_npy_atomic(path: Path, array: np.ndarray) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def write_class_map(out: Path, stem: str, classes: np.ndarray, preview: np.ndarray, num_classes: int):
+    """``STEM.mask.png`` (class colours) and ``STEM.overlay.png`` (the mask over the input's preview).
+
+    Returns ``(mask, overlay)`` as RGB arrays, for a video frame made of the same pictures.
+    """
+    mask = colorize(classes, num_classes)
+    blended = overlay(preview, mask)
+    save_png(out / f"{stem}.mask.png", mask)
+    save_png(out / f"{stem}.overlay.png", blended)
+    return mask, blended
+
+
+def latency_summary(latencies_ms) -> dict | None:
+    """``{mean, p50, max}`` of per-frame (or per-window) latencies in ms; None when nothing ran."""
+    values = np.asarray(latencies_ms, dtype=np.float64)
+    if values.size == 0:
+        return None
+    return {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)), "max": float(values.max())}
+
+
 def segment_file(session: Session, path: Path, out: Path, name: str, *, index: int, resize: bool) -> dict:
     """Segment one file and write its outputs; returns its run.json row (raises InputError for a bad file)."""
     c = session.contract
@@ -40,9 +60,7 @@ def segment_file(session: Session, path: Path, out: Path, name: str, *, index: i
     except InputError as err:  # the frame does not fit the model: say which file
         raise InputError(f"{path}: {err}") from None
     classes = result.class_map[0]
-    mask = colorize(classes, c.num_classes)
-    save_png(out / f"{name}.mask.png", mask)
-    save_png(out / f"{name}.overlay.png", overlay(preview, mask))
+    write_class_map(out, name, classes, preview, c.num_classes)
     write_npy_atomic(out / f"{name}.classes.npy", classes.astype(np.uint8))
     return {"input": str(path), "output": name, "status": "ok", "latency_ms": result.latency_ms,
             "calls": result.calls, "spike_counts": result.spike_counts}
@@ -76,13 +94,11 @@ def run_files(model: str | Path, inputs: str | Path, out_dir: str | Path, *, bac
                     raise
                 rows.append({"input": str(path), "output": names[path], "status": "error", "error": str(err)})
         done = [r for r in rows if r["status"] == "ok"]
-        latencies = np.array([r["latency_ms"] for r in done]) if done else np.zeros(0)
         summary = {
             "model": str(model), "backend": session.runner.name,
             "providers": getattr(session.runner, "providers", None), "frames": len(done),
             "failed": len(rows) - len(done),
-            "latency_ms": {"mean": float(latencies.mean()), "p50": float(np.percentile(latencies, 50)),
-                           "max": float(latencies.max())} if done else None,
+            "latency_ms": latency_summary([r["latency_ms"] for r in done]),
             "per_frame": rows,
         }
     write_json_atomic(out / "run.json", summary)

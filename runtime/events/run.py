@@ -35,11 +35,12 @@ import numpy as np
 from edge_snn.errors import UserError
 from edge_snn.runtime import contract as C
 from edge_snn.runtime.annotate import hstack, legend, text_bar, titled, upscale, vstack
+from edge_snn.runtime.batch_run import latency_summary, write_class_map
 from edge_snn.runtime.events.binning import BinningSpec, Events, bin_events
 from edge_snn.runtime.events.readers import open_recording
 from edge_snn.runtime.events.windows import SensorFit, fit_sensor, iter_windows, plan_windows
 from edge_snn.runtime.files import ensure_writable_dir, write_json_atomic
-from edge_snn.runtime.images import colorize, overlay, palette, save_png, to_rgb_preview
+from edge_snn.runtime.images import palette, to_rgb_preview
 from edge_snn.runtime.session import Session
 from edge_snn.runtime.video import VideoWriter, choose_format
 
@@ -114,7 +115,6 @@ def run_recording(model: str | Path, recording: str | Path, out_dir: str | Path,
                 if writer is not None:
                     writer.abort()
                 raise
-        latencies = np.array([r["latency_ms"] for r in rows])
         summary = {
             "model": str(model), "recording": str(recording), "backend": session.runner.name,
             "providers": getattr(session.runner, "providers", None), "windows": len(rows),
@@ -122,8 +122,7 @@ def run_recording(model: str | Path, recording: str | Path, out_dir: str | Path,
             "sensor": {"recording": None if reader.sensor_size is None else list(reader.sensor_size),
                        "model": list(spec.sensor), "fit": None if fit is None else fit.describe()},
             "binning": spec.to_dict(), "video": None if video_path is None else str(video_path),
-            "latency_ms": {"mean": float(latencies.mean()), "p50": float(np.percentile(latencies, 50)),
-                           "max": float(latencies.max())},
+            "latency_ms": latency_summary([r["latency_ms"] for r in rows]),
             "timed_region": "latency_ms: graph calls of one window (binning and file reading excluded, "
                             "reported as bin_ms and read_ms)",
             "per_window": rows,
@@ -162,12 +161,9 @@ def _run_windows(session: Session, spec: BinningSpec, reader, plan, fit, out: Pa
         classes = outputs[C.LOGITS].argmax(1)[0]
         if on_window is not None:
             on_window(window.index, classes)
-        mask = colorize(classes, contract.num_classes)
         preview = to_rgb_preview(frames)
-        blended = overlay(preview, mask)
         stem = f"window_{window.index:04d}"
-        save_png(out / f"{stem}.mask.png", mask)
-        save_png(out / f"{stem}.overlay.png", blended)
+        mask, blended = write_class_map(out, stem, classes, preview, contract.num_classes)
         begin_s = (window.t_start - plan.t_start) / 1e6
         end_s = (min(window.t_end, plan.t_stop) - plan.t_start) / 1e6
         if writer is not None:

@@ -178,7 +178,7 @@ class ConvGroup:
     schedule circular, see :mod:`.program`).
     """
 
-    def __init__(self, members: list[ConvUnit]):
+    def __init__(self, members: list[ConvUnit], *, reuse_outputs: bool = False):
         self.members = members
         self.order = min(m.order for m in members)
         self.inputs = [m.data for m in members]
@@ -186,6 +186,11 @@ class ConvGroup:
         first = members[0]
         self._idx = np.empty(1, np.int32)  # grow-only list buffers, reused from call to call
         self._vals = np.empty(1, first.list_dtype)
+        # The event outputs of a call, one slot per member. Reused from call to call when no output
+        # leaves the graph (a call's conv outputs are dead before the next call): allocating them anew
+        # made the process fault in up to 21 MB per layer and frame.
+        self._reuse = reuse_outputs
+        self._outputs = np.empty((len(members), *first.y_shape), np.float32) if reuse_outputs else None
 
     def run(self, env: dict, context) -> None:
         from edge_snn.runtime.backends.sparse import event_conv as E
@@ -225,7 +230,6 @@ class ConvGroup:
         batch, c_in, h, w = first.x_shape
         image_bytes = c_in * h * w * first.list_dtype.itemsize
         kh, kw = first.kernel
-        y = np.empty((len(events), *first.y_shape), np.float32)
         synaptic = 0
         for a, b in _runs([nonzero for _, _, nonzero in events], first.list_dtype.itemsize + 4):
             # the kernels read each input in place, by address; ``events`` keeps the arrays alive meanwhile
@@ -238,12 +242,13 @@ class ConvGroup:
             not_one = np.empty(addresses.size, np.int64)
             E.build_lists(addresses, c_in, h, w, first.pads[0], first.pads[1], first.grid[0], first.grid[1],
                           starts, self._idx, self._vals, not_one)
+            y = self._outputs[a:b] if self._reuse else np.empty((b - a, *first.y_shape), np.float32)
             synaptic += E.event_conv(starts, self._idx, self._vals, not_one == 0, first.packed, c_in, kh, kw,
                                      first.grid[1], first.strides[0], first.strides[1], first.dilations[0],
                                      first.dilations[1], first.scale, first.bias, first.accumulator,
-                                     y[a:b].reshape(-1, *first.y_shape[1:]))
-        for (m, _, _), out in zip(events, y):
-            env[m.y_name] = out
+                                     y.reshape(-1, *first.y_shape[1:]))
+            for (m, _, _), out in zip(events[a:b], y):
+                env[m.y_name] = out
         work = first.layer.work
         work.event_calls += len(events)
         work.synaptic_ops += synaptic * first.y_shape[1]
@@ -267,16 +272,22 @@ def _runs(nonzeros: list[int], entry_bytes: int) -> list[tuple[int, int]]:
     return runs
 
 
-def group_convolutions(units: list) -> list:
-    """Conv units of one layer and geometry as one :class:`ConvGroup` each; other units unchanged."""
+def group_convolutions(units: list, graph_outputs, *, grouped: bool = True) -> list:
+    """Conv units as :class:`ConvGroup` units: one per layer and geometry, or (``grouped=False``) one per node.
+
+    Other units are returned unchanged. A group reuses its output buffers when
+    none of its outputs is one of ``graph_outputs``.
+    """
     groups: dict[tuple, list[ConvUnit]] = {}
     rest = []
     for unit in units:
         if isinstance(unit, ConvUnit):
-            groups.setdefault(unit.group_key(), []).append(unit)
+            groups.setdefault(unit.group_key() if grouped else (id(unit),), []).append(unit)
         else:
             rest.append(unit)
-    return [*rest, *(ConvGroup(members) for members in groups.values())]
+    leaving = set(graph_outputs)
+    return [*rest, *(ConvGroup(members, reuse_outputs=not leaving.intersection(m.y_name for m in members))
+                     for members in groups.values())]
 
 
 class ConvTransposeUnit:

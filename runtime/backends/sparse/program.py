@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, ConvGroup, ConvUnit, group_convolutions, plan_convolutions
+from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, group_convolutions, plan_convolutions
 from edge_snn.runtime.backends.sparse.fusion import ChainProgram, find_chains
 from edge_snn.runtime.backends.sparse.graph import Graph, attributes
 from edge_snn.runtime.backends.sparse.ops import OPS, unsupported
@@ -53,12 +53,16 @@ class NodeUnit:
 
 
 class ChainUnit:
-    def __init__(self, program: ChainProgram, order: int):
+    def __init__(self, program: ChainProgram, order: int, graph_outputs=()):
         self.program, self.order = program, order
         self.inputs, self.outputs = program.inputs, program.outputs
         p = program
         self.rows, self.length = p.rows, p.length
         self.row_shape = p.shape[:p.row_axes] + (1,) * (len(p.shape) - p.row_axes)
+        # A store no graph output names (a layer's spikes inside the graph) is dead before the next
+        # call, so its buffer is reused; one the caller gets (states, logits) is a new array each call.
+        leaving = set(graph_outputs)
+        self._buffers = [None if leaving.intersection(names) else np.empty(p.shape, np.float32) for names in p.stores]
 
     def run(self, env: dict, context: Context) -> None:
         from edge_snn.runtime.backends.sparse.chain_kernel import run_chain
@@ -70,7 +74,7 @@ class ChainUnit:
             value = np.asarray(env[name], np.float32)
             value = value.reshape((1,) * (len(p.shape) - value.ndim) + value.shape)
             rows[i] = np.broadcast_to(value, self.row_shape).reshape(-1)
-        outs = [np.empty(p.shape, np.float32) for _ in p.stores]
+        outs = [np.empty(p.shape, np.float32) if buffer is None else buffer for buffer in self._buffers]
         full_addresses = np.array([a.ctypes.data for a in full] or [0], np.int64)
         out_addresses = np.array([a.ctypes.data for a in outs] or [0], np.int64)
         sums = run_chain(p.code, p.registers, full_addresses, rows, out_addresses, len(p.sums), self.rows, self.length)
@@ -219,8 +223,8 @@ def build_program(graph: Graph, known_layers: list[str], context: Context, *, fu
     grouped = True
     while True:
         fused = {id(n) for c in chains for n in c.nodes}
-        conv_units = group_convolutions(convs) if grouped else [ConvGroup([c]) if isinstance(c, ConvUnit) else c for c in convs]
-        units = [*conv_units, *(ChainUnit(c, min(index[id(n)] for n in c.nodes)) for c in chains)]
+        units = [*group_convolutions(convs, graph.outputs, grouped=grouped),
+                 *(ChainUnit(c, min(index[id(n)] for n in c.nodes), graph.outputs) for c in chains)]
         units += [NodeUnit(n, index[id(n)], graph.source) for n in graph.nodes if id(n) not in fused and id(n) not in conv_ids]
         units = _memoize_tiny(sorted(units, key=lambda u: u.order), graph, set(graph.outputs))
         order = _schedule(units, set(graph.inputs) | set(graph.constants))
