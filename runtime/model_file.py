@@ -33,6 +33,17 @@ def load_onnx_file(path: str | Path, *, load_weights: bool = False):
     return proto
 
 
+def node_attributes(node) -> dict:
+    """An ONNX node's attributes as Python values, strings decoded (``auto_pad``, ``mode``, ...)."""
+    from onnx import helper
+
+    values = {}
+    for a in node.attribute:
+        value = helper.get_attribute_value(a)
+        values[a.name] = value.decode() if isinstance(value, bytes) else value
+    return values
+
+
 def graph_io(proto) -> GraphIO:
     """What the graph itself declares: its inputs and outputs (shape, dtype), initializer shapes, node outputs."""
     from onnx import helper

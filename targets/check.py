@@ -29,7 +29,8 @@ import onnx
 from edge_snn.errors import UserError
 from edge_snn.runtime.contract import PREFIX
 from edge_snn.targets import dla as dla_mod
-from edge_snn.targets.graph import Graph, attributes, load_graph, node_label
+from edge_snn.runtime.model_file import node_attributes
+from edge_snn.targets.graph import Graph, load_graph, node_label
 from edge_snn.targets.profiles import PRECISIONS, Target
 from edge_snn.targets.tables import (data_inputs, outputs_checked, pick_trt_version, trt_data, trt_table,
                                      version_key)
@@ -268,7 +269,7 @@ def _check_ops(g: Graph, ops: dict[str, dict], version: str, add: Add) -> None:
 
 
 def _check_attributes(g: Graph, node: onnx.NodeProto, label: str, add: Add) -> None:
-    a = attributes(node)
+    a = node_attributes(node)
     problems: list[str] = []
     if node.op_type == "Resize":
         mode = a.get("mode", "nearest")
@@ -329,7 +330,7 @@ def _check_qdq(g: Graph, precision: str, add: Add) -> None:
 
 def _check_qdq_node(g: Graph, node: onnx.NodeProto, label: str, add: Add) -> None:
     op = node.op_type
-    a = attributes(node)
+    a = node_attributes(node)
     x = node.input[0]
     scale = node.input[1] if len(node.input) > 1 else ""
     zp = node.input[2] if len(node.input) > 2 else ""

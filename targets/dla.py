@@ -33,7 +33,8 @@ from typing import Any
 
 import onnx
 
-from edge_snn.targets.graph import Graph, attributes
+from edge_snn.runtime.model_file import node_attributes
+from edge_snn.targets.graph import Graph
 from edge_snn.targets.tables import data_inputs, dla_data
 
 DLA_PRECISIONS = ("fp16", "int8")
@@ -158,7 +159,7 @@ def _layer_reason(g: Graph, node: onnx.NodeProto, layer: dict[str, Any], hints: 
             return f"{detail} is outside the DLA {layer['layer']} limits", hints["limits"].format(limit=limit)
     if op == "Concat" and "axis" in limits:
         rank = len(g.info(node.output[0]).shape or ()) or 4
-        axis = int(attributes(node).get("axis", 1))
+        axis = int(node_attributes(node).get("axis", 1))
         axis = axis + rank if axis < 0 else axis
         if axis != limits["axis"]:
             return (f"it concatenates along axis {axis}",
@@ -173,7 +174,7 @@ def _layer_reason(g: Graph, node: onnx.NodeProto, layer: dict[str, Any], hints: 
 
 def _window_limits(g: Graph, node: onnx.NodeProto, limits: dict[str, list[int]]) -> tuple[str, str] | None:
     """First attribute of a Conv/ConvTranspose/Pool outside the DLA range, as (detail, allowed range)."""
-    a = attributes(node)
+    a = node_attributes(node)
     values: dict[str, list[int]] = {}
     if node.op_type in ("Conv", "ConvTranspose"):
         w = g.info(node.input[1]).static_shape if len(node.input) > 1 else None
@@ -204,7 +205,7 @@ def _window_limits(g: Graph, node: onnx.NodeProto, limits: dict[str, list[int]])
 
 def _resize_reason(g: Graph, node: onnx.NodeProto, limits: dict[str, Any],
                    hints: dict[str, str]) -> tuple[str | None, str]:
-    a = attributes(node)
+    a = node_attributes(node)
     mode = a.get("mode", "nearest")
     coord = a.get("coordinate_transformation_mode", "half_pixel")
     hint = hints["Resize"]

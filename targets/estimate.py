@@ -40,7 +40,8 @@ import numpy as np
 import onnx
 
 from edge_snn.errors import UserError
-from edge_snn.targets.graph import Graph, attributes, load_graph
+from edge_snn.runtime.model_file import node_attributes
+from edge_snn.targets.graph import Graph, load_graph
 from edge_snn.targets.profiles import PRECISIONS, Target
 
 TIMESTEPS_KEY = "edge_snn.timesteps"
@@ -208,7 +209,7 @@ def _count(g: Graph, precision: str) -> tuple[int, int, int, dict[str, int], lis
 def _work(g: Graph, node: onnx.NodeProto, out_numel: int) -> tuple[int, int | None]:
     """(MACs, ops) of one node; ops None when an input shape needed for it is unknown."""
     op = node.op_type
-    a = attributes(node)
+    a = node_attributes(node)
     if op in ("Conv", "ConvTranspose"):
         w = g.info(node.input[1]).static_shape
         x = g.info(node.input[0]).numel

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, numpy_helper
 
 from edge_snn.runtime.model_file import load_onnx_file
 
@@ -119,15 +119,6 @@ class Graph:
 def node_label(node: onnx.NodeProto, index: int) -> str:
     """The node's name, or ``OpType#index`` for unnamed nodes, so every finding points somewhere."""
     return node.name or f"{node.op_type}#{index}"
-
-
-def attributes(node: onnx.NodeProto) -> dict[str, object]:
-    """Node attributes as Python values (bytes decoded to str)."""
-    out: dict[str, object] = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        out[a.name] = v.decode() if isinstance(v, bytes) else v
-    return out
 
 
 def load_graph(path: str | Path) -> Graph:

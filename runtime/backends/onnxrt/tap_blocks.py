@@ -25,6 +25,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edge_snn.runtime.conv_taps import padding_share, tap_bands
+from edge_snn.runtime.model_file import node_attributes
 
 BLOCK_WHEN_PADDING = 0.5  # split a conv when this share of its (output, tap) pairs reads padding
 # ... and the padding taps it skips add up to this many MACs per call: below, the extra nodes cost
@@ -39,15 +40,11 @@ def source_node(session_node: str) -> str:
     return session_node.removesuffix("_nchwc").split(TAP_BLOCK)[0]
 
 
-def _attrs(node) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
 def _bands_of(node, x_shape, weight_shape) -> list | None:
     """Per spatial axis, the conv's tap bands, or None when it is not worth splitting (or cannot be)."""
-    attrs = _attrs(node)
+    attrs = node_attributes(node)
     kernel = list(weight_shape[2:])
-    if (len(kernel) != 2 or attrs.get("group", 1) != 1 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+    if (len(kernel) != 2 or attrs.get("group", 1) != 1 or attrs.get("auto_pad", "NOTSET") != "NOTSET"
             or x_shape is None or len(x_shape) != 4 or not all(isinstance(d, int) and d > 0 for d in x_shape[2:])):
         return None
     strides, dilations = attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1])
@@ -121,7 +118,7 @@ def split_padded_convs(proto: onnx.ModelProto) -> onnx.ModelProto | None:
             continue
         row_bands, col_bands = plans[index]
         stem = node.name or node.output[0]
-        attrs = _attrs(node)
+        attrs = node_attributes(node)
         (sh, sw), (dh, dw) = attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1])
         pads = attrs.get("pads", [0, 0, 0, 0])
         w_name = node.input[1]

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.backends.sparse.graph import Graph, attributes
+from edge_snn.runtime.backends.sparse.graph import Graph
+from edge_snn.runtime.model_file import node_attributes
 from edge_snn.runtime.conv_taps import inside_pairs
 
 MODES = ("auto", "event", "dense")
@@ -83,7 +84,7 @@ def layer_name(weight_source: str, known: list[str]) -> str:
 
 
 def _geometry(attrs: dict, x_shape, w_shape):
-    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+    if attrs.get("auto_pad", "NOTSET") != "NOTSET":
         raise UserError("the sparse backend needs explicit conv pads (auto_pad NOTSET); re-export the model")
     if len(x_shape) != 4:
         raise UserError(f"the sparse backend runs 2-D convolutions only (input of shape {tuple(x_shape)})")
@@ -113,7 +114,7 @@ class ConvUnit:
         from edge_snn.runtime.backends.sparse import event_conv as E
 
         self.node, self.layer, self.order = node, layer, order
-        self.attrs = attributes(node)
+        self.attrs = node_attributes(node)
         if self.attrs.get("group", 1) != 1:
             raise UserError(f"{graph.source}: grouped convolution (group={self.attrs['group']}, node {node.name}) is not "
                             "supported by the sparse backend; run it with --backend onnxruntime")
@@ -295,7 +296,7 @@ class ConvTransposeUnit:
 
     def __init__(self, node, graph: Graph, layer: ConvLayer, order: int):
         self.node, self.layer, self.order = node, layer, order
-        self.attrs = attributes(node)
+        self.attrs = node_attributes(node)
         if self.attrs.get("group", 1) != 1:
             raise UserError(f"{graph.source}: grouped ConvTranspose (node {node.name}) is not supported by the sparse backend")
         self.x_name, self.y_name = node.input[0], node.output[0]
@@ -353,7 +354,7 @@ def _integer_weight(graph: Graph, name: str, c_out: int):
         return None
     if scale.size == 1:
         scale = np.full(c_out, float(scale.reshape(-1)[0]), np.float32)
-    elif attributes(dq).get("axis", 1) != 0 or scale.size != c_out:
+    elif node_attributes(dq).get("axis", 1) != 0 or scale.size != c_out:
         return None
     return ints, scale.astype(np.float32).reshape(c_out), dq.input[0]
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_snn.runtime.backends.sparse import chain_kernel as K
-from edge_snn.runtime.backends.sparse.graph import Graph, attributes
+from edge_snn.runtime.backends.sparse.graph import Graph
+from edge_snn.runtime.model_file import node_attributes
 
 ARITHMETIC = {"Add": K.ADD, "Sub": K.SUB, "Mul": K.MUL, "Div": K.DIV, "Greater": K.GREATER, "Relu": K.RELU,
               "Min": K.MIN, "Max": K.MAX}
@@ -79,7 +80,7 @@ def _candidates(graph: Graph) -> set[int]:
         elif node.op_type == "Greater":
             ok = all(dt.get(n) == F32 for n in ins)
         elif node.op_type == "Cast":
-            ok = attributes(node).get("to") == 1 and dt.get(ins[0]) in (F32, np.dtype(bool))
+            ok = node_attributes(node).get("to") == 1 and dt.get(ins[0]) in (F32, np.dtype(bool))
         else:
             ok = False
         if ok:
@@ -249,7 +250,7 @@ def find_chains(graph: Graph) -> list[ChainProgram]:
         reductions = {}
         for name in member_outputs:
             for u in users.get(name, []):
-                a = attributes(u)
+                a = node_attributes(u)
                 if (u.op_type == "ReduceSum" and len([x for x in u.input if x]) == 1 and not a.get("noop_with_empty_axes", 0)
                         and graph.dtypes.get(name) == F32):
                     reductions.setdefault(name, []).append(u)

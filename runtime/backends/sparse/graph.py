@@ -43,12 +43,6 @@ class Graph:
         return users
 
 
-def attributes(node) -> dict:
-    from onnx import helper
-
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
 def _static_shape(type_proto) -> tuple[int, ...] | None:
     tensor = type_proto.tensor_type
     if not tensor.HasField("shape"):

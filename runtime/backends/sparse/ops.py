@@ -144,7 +144,7 @@ def _average_pool(attrs, inputs):
     from edge_snn.runtime.backends.sparse.pool import average_pool, window_counts
 
     x = np.ascontiguousarray(inputs[0], dtype=np.float32)
-    if x.ndim != 4 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+    if x.ndim != 4 or attrs.get("auto_pad", "NOTSET") != "NOTSET":
         raise UserError("the sparse backend runs 2-D AveragePool with explicit pads only; re-export the model")
     kh, kw = attrs["kernel_shape"]
     sh, sw = attrs.get("strides", [1, 1])
@@ -193,10 +193,8 @@ def _linear_axis(x: np.ndarray, axis: int, out_size: int, mode: str, scale: floa
 def _resize(attrs, inputs):
     """Linear Resize (separable, one axis at a time) to ``sizes`` or ``scales``; edge-snn uses align_corners."""
     x = inputs[0]
-    mode = attrs.get("mode", b"nearest")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
-    transform = attrs.get("coordinate_transformation_mode", b"half_pixel")
-    transform = transform.decode() if isinstance(transform, bytes) else transform
+    mode = attrs.get("mode", "nearest")
+    transform = attrs.get("coordinate_transformation_mode", "half_pixel")
     if mode != "linear":
         raise UserError(f"Resize mode {mode!r} is not supported by the sparse backend (linear is)")
     sizes = inputs[3] if len(inputs) > 3 and inputs[3] is not None and inputs[3].size else None
@@ -264,11 +262,11 @@ def unsupported(node, source: str) -> UserError:
 
 def run_node(node, inputs: list, source: str = "model") -> tuple:
     """Evaluate one node with the reference implementations above."""
-    from edge_snn.runtime.backends.sparse.graph import attributes
+    from edge_snn.runtime.model_file import node_attributes
 
     fn = OPS.get(node.op_type)
     if fn is None or node.domain not in ("", "ai.onnx"):
         raise unsupported(node, source)
-    attrs = attributes(node)
+    attrs = node_attributes(node)
     attrs["_outputs"] = len(node.output)
     return fn(attrs, inputs)

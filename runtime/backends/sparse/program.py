@@ -21,7 +21,8 @@ import numpy as np
 from edge_snn.errors import UserError
 from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, group_convolutions, plan_convolutions
 from edge_snn.runtime.backends.sparse.fusion import ChainProgram, find_chains
-from edge_snn.runtime.backends.sparse.graph import Graph, attributes
+from edge_snn.runtime.backends.sparse.graph import Graph
+from edge_snn.runtime.model_file import node_attributes
 from edge_snn.runtime.backends.sparse.ops import OPS, unsupported
 
 
@@ -40,7 +41,7 @@ class NodeUnit:
             raise unsupported(node, source)
         self.node, self.order = node, order
         self.fn = OPS[node.op_type]
-        self.attrs = attributes(node)
+        self.attrs = node_attributes(node)
         self.attrs["_outputs"] = len(node.output)
         self.inputs = [n for n in node.input if n]
         self.outputs = [n for n in node.output if n]
