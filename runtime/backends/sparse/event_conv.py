@@ -99,6 +99,8 @@ def build_lists(addresses, c_in, h, w, pad_top, pad_left, grid_h, grid_w, starts
                     total += count[n, ih, iw]
                 q += 1
                 starts[n, q] = total
+    if total > idx.size or total > vals.size:  # the fill below writes by computed index: never past the buffers
+        raise ValueError("build_lists: idx/vals hold fewer entries than the images' nonzero count")
     row_not_one = np.zeros(images * h, np.int64)
     for item in nb.prange(images * h):
         n, ih = item // h, item % h

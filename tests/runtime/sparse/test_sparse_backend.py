@@ -95,6 +95,18 @@ def test_spikes_and_outputs_equal_onnxruntime_while_streaming(exported, events, 
         assert set(modes.values()) == {mode}, modes
 
 
+def test_a_batch_of_two_runs_each_image_as_its_own_event_list(small_checkpoint, tmp_path):
+    """Batch 2: the layer's steps and the batch's images go through one kernel call, each image by its own address."""
+    ckpt, _ = small_checkpoint
+    path = tmp_path / "batch2.onnx"
+    export_checkpoint(ckpt, path, ExportOptions(timesteps=2, batch=2))
+    frame = (np.random.default_rng(4).random((6, 2, 2, 24, 32)) < 0.25).astype(np.float32)
+    frame[:, 1] *= 0.5  # the second image differs from the first: fewer, different spikes
+    agreement, logit_diff, classes, sparse, _ = compare_with_onnxruntime(path, frame, tmp_path, mode="event")
+    assert min(agreement.values()) >= 0.999, agreement
+    assert logit_diff < 1e-3 and classes >= 0.999
+
+
 def test_dense_mode_reproduces_onnxruntimes_spikes_bit_for_bit(exported, events, tmp_path):
     """Dense convs are ONNX Runtime's own kernel and the fused BN/LIF chain is exact float32: no spike may differ.
 

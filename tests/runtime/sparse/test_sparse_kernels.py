@@ -97,6 +97,14 @@ def test_event_conv_equals_onnxruntime_and_counts_only_taps_on_the_map(name):
     assert events == taps_inside(x, (case["k"], case["k"]), case["pads"], case["strides"], case["dilations"], got.shape[1:])
 
 
+def test_list_buffers_smaller_than_the_nonzero_count_are_refused_not_overrun():
+    x = np.ones((1, 3, 4, 4), np.float32)
+    starts = np.zeros((1, 37), np.int64)
+    idx, vals = np.empty(47, np.int32), np.empty(47, np.float32)  # 48 nonzeros
+    with pytest.raises(ValueError, match="fewer entries"):
+        E.build_lists(np.array([x.ctypes.data], np.int64), 3, 4, 4, 1, 1, 6, 6, starts, idx, vals, np.empty(1, np.int64))
+
+
 def test_one_call_over_many_images_equals_each_image_alone():
     """The steps of a layer go through one call; spikes and pooled values mixed, so each image keeps its own add/multiply path."""
     rng = np.random.default_rng(3)
