@@ -116,11 +116,12 @@ def test_measured_energy_is_per_frame_above_idle():
 
     def run_frame(_):
         meter.busy = True
-        time.sleep(0.01)
+        time.sleep(0.005)
 
     out = measure_energy(meter, run_frame, [None], seconds=0.05, idle_seconds=0.02, batch=2)
     assert out["source"] == BusyMeter.source and out["idle_watts"] == pytest.approx(10.0)
-    assert out["frames"] >= 5 and out["mean_watts"] == pytest.approx(15.0)
+    # frames back to back until the window reached `seconds` (how many fit depends on the machine's load)
+    assert out["frames"] >= 2 and out["seconds"] >= 0.05 and out["mean_watts"] == pytest.approx(15.0)
     assert out["joules_per_frame"] == pytest.approx(5.0 * out["seconds"] / out["frames"])
     assert out["joules_per_image"] == pytest.approx(out["joules_per_frame"] / 2)
     assert out["joules_total_per_frame"] == pytest.approx(15.0 * out["seconds"] / out["frames"])
