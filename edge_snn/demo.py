@@ -67,16 +67,14 @@ def error_map(label: np.ndarray, pred: np.ndarray) -> np.ndarray:
 def panel_picture(events: np.ndarray, label: np.ndarray, pred: np.ndarray, class_names, *,
                   caption: str = "", min_height: int = 256) -> np.ndarray:
     """One readable panel: events | ground truth | prediction | errors, titled, upscaled, with a class legend."""
-    from edge_snn.runtime.annotate import hstack, legend, text_bar, titled, upscale, vstack
-    from edge_snn.runtime.images import colorize, palette, to_rgb_preview
+    from edge_snn.runtime.annotate import labelled_row
+    from edge_snn.runtime.images import colorize, to_rgb_preview
 
     k = len(class_names)
     wrong = float(((pred != label) & (label != 255)).sum()) / max(int((label != 255).sum()), 1)
-    parts = [titled(upscale(picture, min_height), title) for picture, title in (
-        (to_rgb_preview(events), "events (ON yellow, OFF blue)"), (colorize(label, k), "ground truth"),
-        (colorize(pred, k), "prediction"), (error_map(label, pred), f"errors: {wrong:.0%} of pixels"))]
-    body = hstack(parts + [legend(class_names, palette(k), height=parts[0].shape[0])])
-    return vstack([body, text_bar(caption, body.shape[1])]) if caption else body
+    return labelled_row([(to_rgb_preview(events), "events (ON yellow, OFF blue)"), (colorize(label, k), "ground truth"),
+                         (colorize(pred, k), "prediction"), (error_map(label, pred), f"errors: {wrong:.0%} of pixels")],
+                        class_names, caption=caption, min_height=min_height)
 
 
 def write_panels(model, dataset, out_dir: Path, *, count: int = 4, encoding: str = "events") -> list[str]:

@@ -89,3 +89,16 @@ def vstack(panels: list[np.ndarray]) -> np.ndarray:
     width = max(p.shape[1] for p in panels)
     return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0)), constant_values=255)
                            for p in panels], axis=0)
+
+
+def labelled_row(pictures: list[tuple[np.ndarray, str]], class_names, *, caption: str = "",
+                 min_height: int = 256) -> np.ndarray:
+    """Titled, upscaled pictures side by side, the class legend at the right and ``caption`` below.
+
+    The layout of the demo's scene panels and of the recording video's frames.
+    """
+    from edge_snn.runtime.images import palette
+
+    panels = [titled(upscale(picture, min_height), title) for picture, title in pictures]
+    body = hstack(panels + [legend(class_names, palette(len(class_names)), height=panels[0].shape[0])])
+    return vstack([body, text_bar(caption, body.shape[1])]) if caption else body

@@ -34,13 +34,13 @@ import numpy as np
 
 from edge_snn.errors import UserError
 from edge_snn.runtime import contract as C
-from edge_snn.runtime.annotate import hstack, legend, text_bar, titled, upscale, vstack
+from edge_snn.runtime.annotate import labelled_row
 from edge_snn.runtime.batch_run import latency_summary, write_class_map
 from edge_snn.runtime.events.binning import BinningSpec, Events, bin_events
 from edge_snn.runtime.events.readers import open_recording
 from edge_snn.runtime.events.windows import SensorFit, fit_sensor, iter_windows, plan_windows
 from edge_snn.runtime.files import ensure_writable_dir, write_json_atomic
-from edge_snn.runtime.images import palette, to_rgb_preview
+from edge_snn.runtime.images import to_rgb_preview
 from edge_snn.runtime.session import Session
 from edge_snn.runtime.video import VideoWriter, choose_format
 
@@ -70,10 +70,8 @@ def window_frames(events: Events, spec: BinningSpec, t0: int, fit: SensorFit | N
 def video_frame(events_rgb: np.ndarray, mask_rgb: np.ndarray, overlay_rgb: np.ndarray, class_names,
                 caption: str) -> np.ndarray:
     """One video frame: events | prediction | prediction over events (upscaled, titled), the legend, a caption."""
-    panels = [titled(upscale(picture), title) for picture, title in (
-        (events_rgb, "events (ON yellow, OFF blue)"), (mask_rgb, "prediction"), (overlay_rgb, "over the events"))]
-    body = hstack(panels + [legend(class_names, palette(len(class_names)), height=panels[0].shape[0])])
-    return vstack([body, text_bar(caption, body.shape[1])])
+    return labelled_row([(events_rgb, "events (ON yellow, OFF blue)"), (mask_rgb, "prediction"),
+                         (overlay_rgb, "over the events")], class_names, caption=caption)
 
 
 def run_recording(model: str | Path, recording: str | Path, out_dir: str | Path, *, window_ms: float | None = None,
