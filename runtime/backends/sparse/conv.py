@@ -35,7 +35,7 @@ from edge_snn.runtime.conv_taps import inside_pairs
 
 MODES = ("auto", "event", "dense")
 DEFAULT_CROSSOVER = 0.5  # nonzero fraction above which dense wins, before the list cost (docs/benchmarks.md, rate sweep)
-LIST_CACHE_BYTES = 1024 * 1024  # lists of the images one event_conv call runs: about a core's L2 (ConvGroup)
+LIST_CACHE_BYTES = 1024 * 1024  # lists per event_conv call (ConvGroup); 256 KiB measured the same, within noise
 LIST_COST = 20.0  # compressing one input element costs about as much as 20 synaptic adds (1.7 ns vs 12 G adds/s)
 
 
@@ -173,8 +173,8 @@ class ConvGroup:
     Each node's input picks its own mode from its nonzero rate. The inputs in
     event mode are compressed together and go through one
     :func:`.event_conv.event_conv` call, which loads each weight slab once for
-    all of them: on dl-vgg9's conv8 (9.4 MB of float weights, more than the
-    cache) that halves the layer's time against one call per step. A group of
+    all of them: on dl-vgg9's conv8 (9.4 MB of float weights) that took the
+    layer from 51 to 30 ms per frame against one call per step. A group of
     one node is the plain case (a step graph, or when grouping would make the
     schedule circular, see :mod:`.program`).
     """
