@@ -30,8 +30,8 @@ import numpy as np
 
 from edge_snn.errors import UserError
 from edge_snn.runtime.backends.sparse.graph import Graph
-from edge_snn.runtime.model_file import node_attributes
 from edge_snn.runtime.conv_taps import inside_pairs
+from edge_snn.runtime.model_file import node_attributes
 
 MODES = ("auto", "event", "dense")
 DEFAULT_CROSSOVER = 0.5  # nonzero fraction above which dense wins, before the list cost (docs/benchmarks.md, rate sweep)
@@ -115,6 +115,7 @@ class ConvUnit:
 
         self.node, self.layer, self.order = node, layer, order
         self.attrs = node_attributes(node)
+        self.attrs_key = tuple(sorted((k, str(v)) for k, v in self.attrs.items()))
         if self.attrs.get("group", 1) != 1:
             raise UserError(f"{graph.source}: grouped convolution (group={self.attrs['group']}, node {node.name}) is not "
                             "supported by the sparse backend; run it with --backend onnxruntime")
@@ -155,11 +156,10 @@ class ConvUnit:
 
     def group_key(self) -> tuple:
         """Nodes with equal keys compute the same convolution on different inputs (the steps of one layer)."""
-        return (id(self.layer), self.x_shape, self.y_shape, self.kernel, self.strides, self.dilations, self.pads,
-                self.integer, self.input_scale, tuple(sorted((k, str(v)) for k, v in self.attrs.items())))
+        return id(self.layer), self.x_shape, self.attrs_key, self.integer, self.input_scale
 
     def dense_session(self, threads: int):
-        key = (self.x_shape, tuple(sorted((k, str(v)) for k, v in self.attrs.items())))
+        key = (self.x_shape, self.attrs_key)
         if key not in self.layer.dense:
             from edge_snn.runtime.backends.sparse.dense import DenseConv
 
@@ -179,7 +179,7 @@ class ConvGroup:
     schedule circular, see :mod:`.program`).
     """
 
-    def __init__(self, members: list[ConvUnit], *, reuse_outputs: bool = False):
+    def __init__(self, members: list[ConvUnit], graph_outputs=()):
         self.members = members
         self.order = min(m.order for m in members)
         self.inputs = [m.data for m in members]
@@ -189,9 +189,9 @@ class ConvGroup:
         self._vals = np.empty(1, first.list_dtype)
         # The event outputs of a call, one slot per member. Reused from call to call when no output
         # leaves the graph (a call's conv outputs are dead before the next call): allocating them anew
-        # made the process fault in up to 21 MB per layer and frame.
-        self._reuse = reuse_outputs
-        self._outputs = np.empty((len(members), *first.y_shape), np.float32) if reuse_outputs else None
+        # made the process fault in up to 21 MB per layer and frame. (ChainUnit keeps the same rule.)
+        leaving = set(graph_outputs).intersection(self.outputs)
+        self._outputs = None if leaving else np.empty((len(members), *first.y_shape), np.float32)
 
     def run(self, env: dict, context) -> None:
         from edge_snn.runtime.backends.sparse import event_conv as E
@@ -243,7 +243,7 @@ class ConvGroup:
             not_one = np.empty(addresses.size, np.int64)
             E.build_lists(addresses, c_in, h, w, first.pads[0], first.pads[1], first.grid[0], first.grid[1],
                           starts, self._idx, self._vals, not_one)
-            y = self._outputs[a:b] if self._reuse else np.empty((b - a, *first.y_shape), np.float32)
+            y = np.empty((b - a, *first.y_shape), np.float32) if self._outputs is None else self._outputs[a:b]
             synaptic += E.event_conv(starts, self._idx, self._vals, not_one == 0, first.packed, c_in, kh, kw,
                                      first.grid[1], first.strides[0], first.strides[1], first.dilations[0],
                                      first.dilations[1], first.scale, first.bias, first.accumulator,
@@ -286,9 +286,7 @@ def group_convolutions(units: list, graph_outputs, *, grouped: bool = True) -> l
             groups.setdefault(unit.group_key() if grouped else (id(unit),), []).append(unit)
         else:
             rest.append(unit)
-    leaving = set(graph_outputs)
-    return [*rest, *(ConvGroup(members, reuse_outputs=not leaving.intersection(m.y_name for m in members))
-                     for members in groups.values())]
+    return [*rest, *(ConvGroup(members, graph_outputs) for members in groups.values())]
 
 
 class ConvTransposeUnit:

@@ -22,8 +22,8 @@ from edge_snn.errors import UserError
 from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, group_convolutions, plan_convolutions
 from edge_snn.runtime.backends.sparse.fusion import ChainProgram, find_chains
 from edge_snn.runtime.backends.sparse.graph import Graph
-from edge_snn.runtime.model_file import node_attributes
 from edge_snn.runtime.backends.sparse.ops import OPS, unsupported
+from edge_snn.runtime.model_file import node_attributes
 
 
 @dataclass
