@@ -20,6 +20,8 @@ def load_onnx_file(path: str | Path, *, load_weights: bool = False):
     import onnx
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a model file; pass the .onnx file (e.g. {path / 'model.onnx'})")
     if not path.is_file():
         raise UserError(f"model file {path} does not exist; export one with `edge-snn export CHECKPOINT -o {path.name}`")
     try:

@@ -114,6 +114,7 @@ def test_cli_errors_are_one_line(event_model, tmp_path):
         ((not_onnx, "--input", frames), "not an ONNX file"),
         ((plain, "--input", frames), "no edge-snn metadata"),
         ((path, "--input", frames / "wrong.npy"), "exported for 24x32"),
+        ((frames, "--input", frames), "is a folder, not a model file"),
     ]
     for args, message in cases:
         code, output = invoke("run", *args, "-o", tmp_path / "out", "--quiet")
