@@ -27,27 +27,50 @@ def window_counts(in_size: int, out_size: int, k: int, stride: int, pad_lo: int,
 
 @nb.njit(cache=True, parallel=True, nogil=True)
 def average_pool(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, divisor, out):
-    """``out[n, c] = window sums of x[n, c] / divisor`` (``divisor [Ho, Wo]`` float32, see :func:`window_counts`)."""
+    """``out[n, c] = window sums of x[n, c] / divisor`` (``divisor [Ho, Wo]`` float32, see :func:`window_counts`).
+
+    Three passes per output row, each a simple loop LLVM vectorizes: the kernel
+    rows into the column buffer (contiguous), the window sums along it (written
+    out for edge-snn's 3-wide stride-2 window, whose loop then needs no inner
+    kernel loop), and the division. One loop doing all three ran 2.7-4.3x slower.
+    """
     n, c, h, w = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
     grid_w = max(w + pad_left, (out_w - 1) * stride_w + (kernel_w - 1) * dilation_w + 1)
+    three_by_two = kernel_w == 3 and stride_w == 2 and dilation_w == 1
     for plane in nb.prange(n * c):
         b, ch = plane // c, plane % c
         src = x[b, ch]
         dst = out[b, ch]
         column = np.zeros(grid_w, np.float32)  # padded columns stay 0
-        for oh in range(out_h):  # window = sum over kh of input rows (contiguous), then over kw of strided columns
-            for iw in range(w):
-                column[pad_left + iw] = 0.0
+        sums = np.empty(out_w, np.float32)
+        for oh in range(out_h):
+            inside = column[pad_left:pad_left + w]
+            added = 0
             for kh in range(kernel_h):
                 ih = oh * stride_h - pad_top + kh * dilation_h
                 if 0 <= ih < h:
                     row = src[ih]
-                    for iw in range(w):
-                        column[pad_left + iw] += row[iw]
+                    if added == 0:
+                        for iw in range(w):
+                            inside[iw] = np.float32(0.0) + row[iw]
+                    else:
+                        for iw in range(w):
+                            inside[iw] += row[iw]
+                    added += 1
+            if added == 0:
+                for iw in range(w):
+                    inside[iw] = 0.0
+            if three_by_two:
+                for ow in range(out_w):
+                    sums[ow] = column[2 * ow] + column[2 * ow + 1] + column[2 * ow + 2]
+            else:
+                for ow in range(out_w):
+                    total = column[ow * stride_w]
+                    for kw in range(1, kernel_w):
+                        total += column[ow * stride_w + kw * dilation_w]
+                    sums[ow] = total
+            counts = divisor[oh]
             line = dst[oh]
             for ow in range(out_w):
-                total = column[ow * stride_w]
-                for kw in range(1, kernel_w):
-                    total += column[ow * stride_w + kw * dilation_w]
-                line[ow] = total / divisor[oh, ow]
+                line[ow] = sums[ow] / counts[ow]

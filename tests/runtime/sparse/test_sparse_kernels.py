@@ -220,6 +220,18 @@ def test_average_pool_of_spikes_is_bit_identical_to_onnxruntime(attrs):
     assert np.array_equal(got, want)
 
 
+@pytest.mark.parametrize("attrs", [
+    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1),
+    dict(kernel_shape=[2, 3], strides=[1, 3], pads=[0, 2, 1, 0], count_include_pad=0),
+])
+def test_average_pool_of_analog_values_matches_onnxruntime_to_rounding(attrs):
+    """Any window order sums spikes exactly; real values agree to float32 rounding of the window sum."""
+    x = np.random.default_rng(4).standard_normal((1, 4, 12, 11)).astype(np.float32)
+    (want,) = ort_single_node("AveragePool", {"x": x}, **attrs)
+    (got,) = OPS["AveragePool"](attrs, [x])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
 def test_convs_sharing_a_weight_that_feed_each_other_run_one_by_one(tmp_path):
     """Grouping y2 = Conv(Relu(Conv(x, W)), W) would make the schedule circular: each node keeps its own unit."""
     from edge_snn.runtime.backends.sparse.conv import ConvGroup
