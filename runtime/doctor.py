@@ -233,11 +233,14 @@ def torch_rows(probe: Probe) -> list[Row]:
                 "imports it)", "info")]
 
 
-def backend_rows(probe: Probe) -> list[Row]:
+def backend_rows(probe: Probe, shown: list[Row] = ()) -> list[Row]:
+    """One row per backend; a reason already given as an earlier row's fix points there instead of repeating it."""
     from edge_snn.runtime.backends import availability
 
+    fixed_by = {r.fix: r.item for r in shown if r.fix}
     return [Row(f"backend {name}", "available" if why is None else "unavailable", "ok" if why is None else "absent",
-                why or "") for name, why in availability().items()]
+                "" if why is None else f"see {fixed_by[why]} above" if why in fixed_by else why)
+            for name, why in availability().items()]
 
 
 # --- the report -------------------------------------------------------------------
@@ -261,7 +264,7 @@ def inspect(probe: Probe | None = None) -> list[Row]:
     rows += _guarded("dla cores", lambda: dla_rows(probe, module, _tensorrt()))
     rows += _guarded("power", lambda: power_rows(probe))
     rows += _guarded("torch", lambda: torch_rows(probe))
-    rows += _guarded("backends", lambda: backend_rows(probe))
+    rows += _guarded("backends", lambda: backend_rows(probe, rows))
     return rows
 
 

@@ -36,6 +36,7 @@ def test_doctor_runs_without_torch_and_names_what_is_absent(tmp_path):
     assert rows["tensorrt"]["status"] == "absent" and "edge-snn[tensorrt]" in rows["tensorrt"]["fix"]
     assert "python3-libnvinfer" in rows["tensorrt"]["fix"]
     assert rows["backend tensorrt"]["status"] == "absent"
+    assert rows["backend tensorrt"]["fix"] == "see tensorrt above"  # the install hint is printed once
     assert rows["backend onnxruntime"]["status"] == "ok"
     assert rows["python"]["status"] == "ok"
 
