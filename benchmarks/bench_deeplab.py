@@ -550,7 +550,7 @@ def measure(args, tmp: Path) -> int:
     summary, best, goals, profiles = score(runs, paths, skipped, ceilings, per_layer, frames, args.threads)
     for line in summary:
         log(line)
-    parity, lines = S.parity_lines(paths["c"], frames[0], tmp, args.threads)
+    parity, lines = S.parity_lines(paths["c"], frames[0], args.threads)
     summary += lines
     for line in lines:
         log(line)

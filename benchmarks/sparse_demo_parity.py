@@ -72,7 +72,7 @@ def main(argv=None) -> int:
                             outs[backend] = session.run_encoded(frame, session.fresh_state())[0][C.LOGITS]
                     agree.append(float(np.mean(outs["onnxruntime"].argmax(1) == outs["sparse"].argmax(1))))
                     continue
-                doc, _ = S.parity_lines(path, frame, tmp, args.threads)
+                doc, _ = S.parity_lines(path, frame, args.threads)
                 agree.append(doc["class_map_agreement"])
                 free.append(doc["spike_agreement_free_running"])
                 forced.append(doc["spike_agreement_teacher_forced"])

@@ -122,58 +122,40 @@ def sparse_lines(runs: dict, ceilings: dict, dense_work: float) -> list[str]:
     return lines
 
 
-def _spike_runs(path: Path, frame: np.ndarray, tmp: Path, threads: int):
-    from edge_snn.parity import _spike_names, _split_steps, _with_spike_outputs
-    import onnx
+def parity_lines(path: Path, frame: np.ndarray, threads: int) -> tuple[dict, list[str]]:
+    """Sparse vs ONNX Runtime on one frame of the same file: class maps, spikes per layer, free-running and teacher-forced.
 
-    proto = onnx.load(str(path))
-    from edge_snn.runtime.model_file import contract_of
+    Teacher-forced, both backends read ONNX Runtime's free-running spikes, so a
+    layer's disagreement is its own rounding only.
+    """
+    from edge_snn.parity import run_with_spikes, spike_graphs
+    from edge_snn.runtime.model_file import contract_of, load_onnx_file
 
+    proto = load_onnx_file(path, load_weights=True)
     contract = contract_of(proto, str(path))
-    names = _spike_names(contract)
-    extended = tmp / "spikes.onnx"
-    onnx.save(_with_spike_outputs(proto, [n for v in names.values() for n in v]), str(extended))
-    out = {}
-    for backend in ("onnxruntime", "sparse"):
-        with open_session(extended, backend=backend, threads=threads) as session:
-            outputs, _, _ = session.run_encoded(frame, session.fresh_state())
-            out[backend] = (outputs, {layer: _split_steps([outputs[n] for n in names[layer]], contract) for layer in names})
-    return contract, names, out, proto
+    free, forced = {}, {}
+    with spike_graphs(proto, contract) as (free_path, teacher_path):
+        for backend in ("onnxruntime", "sparse"):
+            with open_session(free_path, backend=backend, threads=threads) as session:
+                free[backend] = run_with_spikes(session.runner, contract, frame)
+        for backend in ("onnxruntime", "sparse"):  # runners: the rewired graph has inputs its metadata does not list
+            with make_runner(teacher_path, backend, threads=threads) as runner:
+                forced[backend] = run_with_spikes(runner, contract, frame, teacher=free["onnxruntime"][1])[1]
+    (o_ort, s_ort), (o_sp, s_sp) = free["onnxruntime"], free["sparse"]
 
+    def agreement(a: dict, b: dict) -> dict:
+        return {layer: float(np.mean([np.mean(x == y) for x, y in zip(a[layer], b[layer])])) for layer in a}
 
-def parity_lines(path: Path, frame: np.ndarray, tmp: Path, threads: int) -> tuple[dict, list[str]]:
-    """Sparse vs ONNX Runtime on one frame of the same file: class maps, spikes per layer, free-running and teacher-forced."""
-    import onnx
-
-    from edge_snn.parity import TEACHER, teacher_forced_graph
-
-    contract, names, out, proto = _spike_runs(path, frame, tmp, threads)
-    (o_ort, s_ort), (o_sp, s_sp) = out["onnxruntime"], out["sparse"]
     classes = float(np.mean(o_ort[C.LOGITS].argmax(1) == o_sp[C.LOGITS].argmax(1)))
-    free = {layer: float(np.mean([np.mean(a == b) for a, b in zip(s_ort[layer], s_sp[layer])])) for layer in names}
-    graph = teacher_forced_graph(proto, contract)
-    teacher_inputs = {layer: [TEACHER + n for n in layer_names] for layer, layer_names in names.items()}
-    teacher_path = tmp / "teacher.onnx"
-    onnx.save(graph, str(teacher_path))
-    forced = {}
-    feed = {C.INPUT: frame[:contract.timesteps]}
-    for layer, inputs in teacher_inputs.items():
-        for t, name in enumerate(inputs):
-            feed[name] = s_ort[layer][t]
-    teacher = {}
-    state = {C.STATE_IN + s.name: np.zeros(s.shape, s.dtype) for s in contract.state}
-    for backend in ("onnxruntime", "sparse"):  # runners: the rewired graph has inputs its metadata does not list
-        with make_runner(teacher_path, backend, threads=threads) as runner:
-            teacher[backend] = runner.infer({**feed, **state})
-    for layer in names:
-        forced[layer] = float(np.mean([np.mean(teacher["onnxruntime"][n] == teacher["sparse"][n]) for n in names[layer]]))
-    doc = {"class_map_agreement": classes, "spike_agreement_free_running": free, "spike_agreement_teacher_forced": forced,
+    free_agree, forced_agree = agreement(s_ort, s_sp), agreement(forced["onnxruntime"], forced["sparse"])
+    doc = {"class_map_agreement": classes, "spike_agreement_free_running": free_agree,
+           "spike_agreement_teacher_forced": forced_agree,
            "max_logit_difference": float(np.abs(o_ort[C.LOGITS] - o_sp[C.LOGITS]).max())}
     lines = [f"sparse (f) vs ORT (c), one frame of the same file: class maps agree {classes:.2%}, max |logit diff| "
              f"{doc['max_logit_difference']:.2e}",
-             "  spike agreement per layer, free-running (flips cascade): " + ", ".join(f"{k} {v:.5f}" for k, v in free.items()),
+             "  spike agreement per layer, free-running (flips cascade): " + ", ".join(f"{k} {v:.5f}" for k, v in free_agree.items()),
              "  teacher-forced (every layer reads ORT's input spikes: its own rounding only): "
-             + ", ".join(f"{k} {v:.6f}" for k, v in forced.items())]
+             + ", ".join(f"{k} {v:.6f}" for k, v in forced_agree.items())]
     return doc, lines
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,16 @@ def teacher_forced_graph(proto: onnx.ModelProto, contract: C.ModelContract) -> o
     return graph
 
 
+@contextmanager
+def spike_graphs(proto: onnx.ModelProto, contract: C.ModelContract):
+    """``(free, teacher)``: paths of the graph exposing its spikes, and of its teacher-forced rewiring (temporary files)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        free, teacher = Path(tmp) / "free.onnx", Path(tmp) / "teacher.onnx"
+        onnx.save(_with_spike_outputs(proto, [n for v in _spike_names(contract).values() for n in v]), str(free))
+        onnx.save(teacher_forced_graph(proto, contract), str(teacher))
+        yield free, teacher
+
+
 # --- spikes per step -----------------------------------------------------------------
 def _split_steps(arrays: list[np.ndarray], contract: C.ModelContract) -> list[np.ndarray]:
     """One call's spike outputs of a layer -> one ``[B, C, h, w]`` array per step."""
@@ -123,6 +134,18 @@ def _teacher_inputs(contract: C.ModelContract, reference: dict[str, list[np.ndar
         return feed
 
     return extra
+
+
+def run_with_spikes(runner, contract: C.ModelContract, spikes: np.ndarray, teacher: dict | None = None):
+    """``(outputs, {layer: per-step spikes})`` of one frame's encoded ``spikes`` on a runner of a :func:`spike_graphs` graph.
+
+    teacher: per layer, the per-step spikes every layer reads instead of its
+    own input's (the runner must then be on the teacher-forced graph).
+    """
+    got = {layer: [] for layer in contract.spike_layers}
+    extra = None if teacher is None else _teacher_inputs(contract, teacher)
+    outputs = run_steps(runner, contract, spikes, on_call=_collect(contract, got), extra_inputs=extra).outputs
+    return outputs, got
 
 
 # --- frames ---------------------------------------------------------------------------
@@ -184,10 +207,7 @@ def run_parity(checkpoint: str | Path, model_path: str | Path, *, frames: int | 
     conf = {"reference": np.zeros((k, k), np.int64), "runtime": np.zeros((k, k), np.int64)}
     labelled = True
 
-    with tempfile.TemporaryDirectory() as tmp:
-        free_path, teacher_path = Path(tmp) / "free.onnx", Path(tmp) / "teacher.onnx"
-        onnx.save(_with_spike_outputs(proto, [n for v in _spike_names(contract).values() for n in v]), str(free_path))
-        onnx.save(teacher_forced_graph(proto, contract), str(teacher_path))
+    with spike_graphs(proto, contract) as (free_path, teacher_path):
         with Session(free_path, seed=seed, backend=backend) as free, Session(teacher_path, seed=seed, backend=backend, contract=contract) as teacher:
             if progress:
                 from tqdm import tqdm
@@ -200,11 +220,8 @@ def run_parity(checkpoint: str | Path, model_path: str | Path, *, frames: int | 
                 ref_spikes = {layer: [s.numpy() for s in ref.spikes[layer]] for layer in layers}
                 ref_near = {layer: [np.abs(m.numpy()) <= near for m in ref.margins[layer]] for layer in layers}
                 ref_logits = ref.logits.numpy()
-                got = {layer: [] for layer in layers}
-                outputs = run_steps(free.runner, contract, spikes, on_call=_collect(contract, got)).outputs
-                forced = {layer: [] for layer in layers}
-                tf_outputs = run_steps(teacher.runner, contract, spikes, on_call=_collect(contract, forced),
-                                       extra_inputs=_teacher_inputs(contract, ref_spikes)).outputs
+                outputs, got = run_with_spikes(free.runner, contract, spikes)
+                tf_outputs, forced = run_with_spikes(teacher.runner, contract, spikes, teacher=ref_spikes)
                 _count_agreement(layers, steps, ref_spikes, ref_near, got, forced, totals, stats)
                 rt_logits = outputs[C.LOGITS]
                 stats["logit"].append(float(np.abs(ref_logits - rt_logits).max()))
