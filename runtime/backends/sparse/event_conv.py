@@ -37,7 +37,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from edge_snn.runtime.backends.sparse.simd import LANES, accumulate_row, accumulate_row_scaled, address_as_pointer
+from edge_snn.runtime.backends.sparse.simd import (LANES, accumulate_row, accumulate_row_scaled, address_as_pointer,
+                                                   trailing_zeros)
 
 TILE_BYTES = 16 * 1024  # output tile per (channel block, rows): stays in L1 next to one tap's weight slab
 
@@ -75,10 +76,12 @@ def build_lists(addresses, c_in, h, w, pad_top, pad_left, grid_h, grid_w, starts
     ascending; ``vals`` holds the input values) and ``not_one [N]`` with each
     image's count of values other than 1. Returns the nonzero count of all
     images. Rows of the maps are split between threads; each writes only its
-    rows' lists.
+    rows' lists. The fill visits only the nonzero inputs, through a bit mask of
+    each input row: a branch per input (15% taken, unpredictably) made it 2.4x
+    slower on conv2's 15% spikes.
     """
     images = addresses.shape[0]
-    count = np.zeros((images, h, w), np.int64)
+    count = np.zeros((images, h, w), np.int32)  # per position at most c_in; int32 lanes count twice as fast
     for item in nb.prange(images * h):
         n, ih = item // h, item % h
         x = nb.carray(address_as_pointer(addresses[n]), (c_in, h, w), vals.dtype)
@@ -86,7 +89,7 @@ def build_lists(addresses, c_in, h, w, pad_top, pad_left, grid_h, grid_w, starts
         for c in range(c_in):
             row = x[c, ih]
             for iw in range(w):
-                counted[iw] += row[iw] != 0
+                counted[iw] += np.int32(row[iw] != 0)
     total = 0
     for n in range(images):
         q = 0
@@ -110,9 +113,14 @@ def build_lists(addresses, c_in, h, w, pad_top, pad_left, grid_h, grid_w, starts
         found = 0
         for c in range(c_in):
             row = x[c, ih]
-            for iw in range(w):
-                v = row[iw]
-                if v != 0:
+            for base in range(0, w, 64):  # a bit mask of the nonzero positions, then only its set bits
+                word = np.uint64(0)
+                for iw in range(base, min(w, base + 64)):
+                    word |= np.uint64(row[iw] != 0) << np.uint64(iw - base)
+                while word != np.uint64(0):
+                    iw = base + np.int64(trailing_zeros(word))
+                    word &= word - np.uint64(1)
+                    v = row[iw]
                     k = fill[iw]
                     idx[k] = c
                     vals[k] = v
