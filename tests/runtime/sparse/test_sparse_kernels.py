@@ -68,6 +68,29 @@ def test_lists_hold_each_positions_nonzero_channels_on_the_padded_grid():
     assert not_one.tolist() == [1, 0]
 
 
+
+@pytest.mark.parametrize("width", [63, 64, 65, 130])
+def test_lists_of_rows_wider_than_one_mask_word_equal_a_plain_scan(width):
+    """The fill walks a 64-bit mask per input row: rows of 63-130 positions cross the words' edges."""
+    rng = np.random.default_rng(width)
+    images = (rng.random((2, 5, 3, width)) < 0.3) * rng.choice([1.0, 0.5, -2.0], (2, 5, 3, width))
+    pads = (1, 2, 0, 1)
+    grid, starts, idx, vals, not_one = lists_of(images, pads)
+    want_idx, want_vals, want_lengths = [], [], []
+    for image in images:
+        padded = np.pad(image, ((0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+        lengths = []
+        for gh in range(grid[0]):
+            for gw in range(grid[1]):
+                channels = np.flatnonzero(padded[:, gh, gw])
+                want_idx += channels.tolist()
+                want_vals += padded[channels, gh, gw].tolist()
+                lengths.append(channels.size)
+        want_lengths.append(lengths)
+    assert [np.diff(row).tolist() for row in starts] == want_lengths
+    assert idx.tolist() == want_idx and vals.tolist() == want_vals
+    assert not_one.tolist() == [int(((image != 0) & (image != 1)).sum()) for image in images]
+
 CASES = {
     "spikes 3x3": dict(shape=(5, 9, 11), c_out=40, k=3, pads=(1, 1, 1, 1), strides=(1, 1), dilations=(1, 1), values="spikes"),
     "dilation 12 on 16x16 (conv8)": dict(shape=(8, 16, 16), c_out=70, k=3, pads=(12, 12, 12, 12), strides=(1, 1), dilations=(12, 12), values="spikes"),
