@@ -69,11 +69,12 @@ def test_lists_hold_each_positions_nonzero_channels_on_the_padded_grid():
 
 
 
-@pytest.mark.parametrize("width", [63, 64, 65, 130])
-def test_lists_of_rows_wider_than_one_mask_word_equal_a_plain_scan(width):
-    """The fill walks a 64-bit mask per input row: rows of 63-130 positions cross the words' edges."""
+@pytest.mark.parametrize("width", [5, 16, 63, 64, 65, 130])
+def test_lists_of_any_row_width_equal_a_plain_scan(width):
+    """Work items are bands of 64 // width rows (7 rows: a short last band), masks 64 positions wide
+    (rows of 63-130 cross the words' edges)."""
     rng = np.random.default_rng(width)
-    images = (rng.random((2, 5, 3, width)) < 0.3) * rng.choice([1.0, 0.5, -2.0], (2, 5, 3, width))
+    images = (rng.random((2, 5, 7, width)) < 0.3) * rng.choice([1.0, 0.5, -2.0], (2, 5, 7, width))
     pads = (1, 2, 0, 1)
     grid, starts, idx, vals, not_one = lists_of(images, pads)
     want_idx, want_vals, want_lengths = [], [], []
