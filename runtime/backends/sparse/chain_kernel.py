@@ -58,97 +58,55 @@ def _binary(op, d, a, b):
 
 
 @nb.njit(inline="always")
-def _binary_rows_right(op, d, a, scalars, seg):
-    """``d = a <op> s`` where ``s`` is ``scalars[r]`` over row ``r``'s ``seg`` values (the op decoded once, not per row)."""
+def _binary_scalar_right(op, d, a, s):
+    n = d.size
     if op == ADD:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], a[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = xr[i] + s
+        for i in range(n):
+            d[i] = a[i] + s
     elif op == SUB:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], a[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = xr[i] - s
+        for i in range(n):
+            d[i] = a[i] - s
     elif op == MUL:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], a[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = xr[i] * s
+        for i in range(n):
+            d[i] = a[i] * s
     elif op == DIV:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], a[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = xr[i] / s
+        for i in range(n):
+            d[i] = a[i] / s
     elif op == GREATER:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], a[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = np.float32(1.0) if xr[i] > s else np.float32(0.0)
+        for i in range(n):
+            d[i] = np.float32(1.0) if a[i] > s else np.float32(0.0)
     elif op == MIN:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], a[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = min(xr[i], s)
+        for i in range(n):
+            d[i] = min(a[i], s)
     elif op == MAX:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], a[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = max(xr[i], s)
+        for i in range(n):
+            d[i] = max(a[i], s)
 
 
 @nb.njit(inline="always")
-def _binary_rows_left(op, d, scalars, b, seg):
-    """``d = s <op> b`` where ``s`` is ``scalars[r]`` over row ``r``'s ``seg`` values."""
+def _binary_scalar_left(op, d, s, b):
+    n = d.size
     if op == ADD:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], b[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = s + xr[i]
+        for i in range(n):
+            d[i] = s + b[i]
     elif op == SUB:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], b[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = s - xr[i]
+        for i in range(n):
+            d[i] = s - b[i]
     elif op == MUL:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], b[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = s * xr[i]
+        for i in range(n):
+            d[i] = s * b[i]
     elif op == DIV:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], b[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = s / xr[i]
+        for i in range(n):
+            d[i] = s / b[i]
     elif op == GREATER:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], b[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = np.float32(1.0) if s > xr[i] else np.float32(0.0)
+        for i in range(n):
+            d[i] = np.float32(1.0) if s > b[i] else np.float32(0.0)
     elif op == MIN:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], b[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = min(s, xr[i])
+        for i in range(n):
+            d[i] = min(s, b[i])
     elif op == MAX:
-        for r in range(scalars.size):
-            s = scalars[r]
-            dr, xr = d[r * seg:(r + 1) * seg], b[r * seg:(r + 1) * seg]
-            for i in range(seg):
-                dr[i] = max(s, xr[i])
+        for i in range(n):
+            d[i] = max(s, b[i])
 
 
 @nb.njit(inline="always")
@@ -184,10 +142,12 @@ def run_chain(code, registers, full_addresses, row_inputs, out_addresses, sum_co
     Work items hold about ``BLOCK`` values so that the registers stay in L1
     and the instruction dispatch is paid per block, not per short row: a
     segment of one long row, or several whole short rows (conv8's 16x16 map).
-    In an item of short rows each instruction is decoded once and loops over
-    the rows itself (one scalar per row for a row operand); decoded per row,
-    the same values took 1.35x as long in rows of 256 and 2.2x in rows of 64
-    as in rows of 4096 (now 1.16x and 1.46x).
+    In an item of short rows, an instruction without a row operand runs over
+    the item's rows as one contiguous stretch, and one with a row operand
+    loops over the rows with one scalar each; handled row by row throughout
+    (operands selected and sliced per row), the same values took 1.35x as
+    long in rows of 256 and 2.2x in rows of 64 as in rows of 4096 (now 1.1x
+    and 1.3-1.5x).
     """
     per_item = max(1, BLOCK // length)  # whole rows per item when rows are short
     segment = length if per_item > 1 else min(BLOCK, length)
@@ -251,10 +211,12 @@ def run_chain(code, registers, full_addresses, row_inputs, out_addresses, sum_co
                     dd = d[rr * seg:(rr + 1) * seg]
                     for j in range(seg):
                         dd[j] = v
-            elif kb == ROW:  # the op decoded once per item; rows of a short-row item loop inside it
-                _binary_rows_right(op, d, va, row_inputs[ib, r0:r1], seg)
+            elif kb == ROW:  # one scalar per row
+                for rr in range(r1 - r0):
+                    _binary_scalar_right(op, d[rr * seg:(rr + 1) * seg], va[rr * seg:(rr + 1) * seg], row_inputs[ib, r0 + rr])
             elif ka == ROW:
-                _binary_rows_left(op, d, row_inputs[ia, r0:r1], vb, seg)
+                for rr in range(r1 - r0):
+                    _binary_scalar_left(op, d[rr * seg:(rr + 1) * seg], row_inputs[ia, r0 + rr], vb[rr * seg:(rr + 1) * seg])
             else:  # no row operand: the item's rows are one contiguous run
                 _binary(op, d, va, vb)
     return partial.sum(axis=0)
