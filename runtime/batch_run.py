@@ -43,12 +43,14 @@ def write_class_map(out: Path, stem: str, classes: np.ndarray, preview: np.ndarr
     return mask, blended
 
 
-def latency_summary(latencies_ms) -> dict | None:
-    """``{mean, p50, max}`` of per-frame (or per-window) latencies in ms; None when nothing ran."""
-    values = np.asarray(latencies_ms, dtype=np.float64)
-    if values.size == 0:
+def mean_p50_max(latencies_ms) -> dict | None:
+    """``run.json``'s ``{mean, p50, max}`` of per-frame (or per-window) latencies in ms; None when nothing ran."""
+    from edge_snn.runtime.bench.timing import latency_stats
+
+    if len(latencies_ms) == 0:
         return None
-    return {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)), "max": float(values.max())}
+    stats = latency_stats(latencies_ms)
+    return {key: stats[key] for key in ("mean", "p50", "max")}
 
 
 def segment_file(session: Session, path: Path, out: Path, name: str, *, index: int, resize: bool) -> dict:
@@ -98,7 +100,7 @@ def run_files(model: str | Path, inputs: str | Path, out_dir: str | Path, *, bac
             "model": str(model), "backend": session.runner.name,
             "providers": getattr(session.runner, "providers", None), "frames": len(done),
             "failed": len(rows) - len(done),
-            "latency_ms": latency_summary([r["latency_ms"] for r in done]),
+            "latency_ms": mean_p50_max([r["latency_ms"] for r in done]),
             "per_frame": rows,
         }
     write_json_atomic(out / "run.json", summary)

@@ -16,14 +16,20 @@ TIMED_REGION = ("graph calls for one frame (all T-step calls, state streamed bet
                 "excl. model load, encoding, argmax and warm-up")
 
 
-def latency_summary(latencies_s: Sequence[float], batch: int) -> dict:
-    """Percentiles of per-frame latency [ms] and throughput [images/s] = batch / mean latency."""
-    ms = np.asarray(latencies_s, dtype=np.float64) * 1e3
+def latency_stats(latencies_ms: Sequence[float]) -> dict:
+    """p50, p90, p99, mean, min, max and count of latencies given in ms."""
+    ms = np.asarray(latencies_ms, dtype=np.float64)
     if ms.size == 0:
         raise ValueError("no latencies to summarize")
     stats = {f"p{q}": float(np.percentile(ms, q)) for q in (50, 90, 99)}
     stats.update(mean=float(ms.mean()), min=float(ms.min()), max=float(ms.max()), n=int(ms.size))
-    return {"latency_ms": stats, "throughput_fps": float(batch * 1e3 / ms.mean())}
+    return stats
+
+
+def latency_summary(latencies_s: Sequence[float], batch: int) -> dict:
+    """Percentiles of per-frame latency [ms] and throughput [images/s] = batch / mean latency."""
+    stats = latency_stats(np.asarray(latencies_s, dtype=np.float64) * 1e3)
+    return {"latency_ms": stats, "throughput_fps": float(batch * 1e3 / stats["mean"])}
 
 
 def time_frames(run_frame: Callable[[object], object], frames: Sequence, *, iters: int, warmup: int):

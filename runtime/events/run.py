@@ -35,7 +35,7 @@ import numpy as np
 from edge_snn.errors import UserError
 from edge_snn.runtime import contract as C
 from edge_snn.runtime.annotate import labelled_row
-from edge_snn.runtime.batch_run import latency_summary, write_class_map
+from edge_snn.runtime.batch_run import mean_p50_max, write_class_map
 from edge_snn.runtime.events.binning import BinningSpec, Events, bin_events
 from edge_snn.runtime.events.readers import open_recording
 from edge_snn.runtime.events.windows import SensorFit, fit_sensor, iter_windows, plan_windows
@@ -120,7 +120,7 @@ def run_recording(model: str | Path, recording: str | Path, out_dir: str | Path,
             "sensor": {"recording": None if reader.sensor_size is None else list(reader.sensor_size),
                        "model": list(spec.sensor), "fit": None if fit is None else fit.describe()},
             "binning": spec.to_dict(), "video": None if video_path is None else str(video_path),
-            "latency_ms": latency_summary([r["latency_ms"] for r in rows]),
+            "latency_ms": mean_p50_max([r["latency_ms"] for r in rows]),
             "timed_region": "latency_ms: graph calls of one window (binning and file reading excluded, "
                             "reported as bin_ms and read_ms)",
             "per_window": rows,
