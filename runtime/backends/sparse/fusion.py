@@ -64,6 +64,36 @@ class ChainProgram:
     def outputs(self) -> list[str]:
         return [n for names in self.stores for n in names] + [n for n, _ in self.sums] + list(self.passthrough)
 
+    def stores_over_inputs(self, writable: set[str]) -> dict[int, int]:
+        """Store slot -> index of a full input in ``writable`` whose memory the store may reuse.
+
+        A store may write over a full input that no instruction reads after
+        it: every work item runs the whole program on its own stretch of
+        values, so by the time it stores, it has read all of that input it
+        will ever read. Each input goes to at most one store, the one right
+        after the input's last read (a layer's spikes of step t over its
+        conv output of step t, still in cache). ``writable`` must hold only
+        values nobody else reads and that are not graph inputs or outputs:
+        that is the caller's rule (see ``Program``).
+        """
+        last_read, stored = {}, {}
+        for i, (op, dst, ka, ia, kb, ib) in enumerate(self.code.tolist()):
+            if op == K.STORE:
+                stored[dst] = i
+            elif op != K.SUM:
+                for kind, index in ((ka, ia), (kb, ib)):
+                    if kind == K.FULL:
+                        last_read[index] = i
+        passed = set(self.passthrough.values())
+        free = {j for j, name in enumerate(self.full_inputs) if name in writable and name not in passed and j in last_read}
+        chosen = {}
+        for slot in sorted(stored, key=stored.get):
+            done = [j for j in free if last_read[j] < stored[slot]]
+            if done:
+                chosen[slot] = max(done, key=last_read.get)
+                free.discard(chosen[slot])
+        return chosen
+
 
 def _candidates(graph: Graph) -> set[int]:
     dt, users = graph.dtypes, graph.consumers_of()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, group_convolutions, plan_convolutions
+from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, ConvGroup, group_convolutions, plan_convolutions
 from edge_snn.runtime.backends.sparse.fusion import ChainProgram, find_chains
 from edge_snn.runtime.backends.sparse.graph import Graph
 from edge_snn.runtime.backends.sparse.ops import OPS, unsupported
@@ -64,6 +64,21 @@ class ChainUnit:
         # call, so its buffer is reused; one the caller gets (states, logits) is a new array each call.
         leaving = set(graph_outputs)
         self._buffers = [None if leaving.intersection(names) else np.empty(p.shape, np.float32) for names in p.stores]
+        self.in_place: dict[int, int] = {}  # store slot -> full input it writes over (see write_over)
+
+    def write_over(self, writable: set[str]) -> None:
+        """Let stores that no graph output names reuse the memory of inputs in ``writable`` (see ``Program``).
+
+        A layer's spikes then go where its conv outputs were, in cache, instead
+        of into a buffer of their own (which also cost a read of each line
+        before writing it). On full-width dl-vgg9 (one thread) the chains alone
+        took 25.7 instead of 34.4 ms per frame, and a whole frame 261 instead
+        of 276 ms (paired runs in one process), with bit-identical outputs.
+        """
+        chosen = self.program.stores_over_inputs(writable)
+        self.in_place = {slot: j for slot, j in chosen.items() if self._buffers[slot] is not None}
+        for slot in self.in_place:
+            self._buffers[slot] = None
 
     def run(self, env: dict, context: Context) -> None:
         from edge_snn.runtime.backends.sparse.chain_kernel import run_chain
@@ -75,7 +90,8 @@ class ChainUnit:
             value = np.asarray(env[name], np.float32)
             value = value.reshape((1,) * (len(p.shape) - value.ndim) + value.shape)
             rows[i] = np.broadcast_to(value, self.row_shape).reshape(-1)
-        outs = [np.empty(p.shape, np.float32) if buffer is None else buffer for buffer in self._buffers]
+        outs = [full[self.in_place[slot]] if slot in self.in_place else np.empty(p.shape, np.float32) if buffer is None
+                else buffer for slot, buffer in enumerate(self._buffers)]
         full_addresses = np.array([a.ctypes.data for a in full] or [0], np.int64)
         out_addresses = np.array([a.ctypes.data for a in outs] or [0], np.int64)
         sums = run_chain(p.code, p.registers, full_addresses, rows, out_addresses, len(p.sums), self.rows, self.length)
@@ -156,6 +172,16 @@ class Program:
         for name, i in needed_later.items():
             if name not in keep:
                 self.release[i].append(name)
+        # A conv output whose only reader is one chain is dead after that chain and shares its memory
+        # with nothing (no alias node reads it): the chain may store its results over it.
+        readers: dict[str, set[int]] = {}
+        for i, unit in enumerate(units):
+            for name in unit.inputs:
+                readers.setdefault(name, set()).add(i)
+        conv_outputs = {n for u in units if isinstance(u, ConvGroup) for n in u.outputs} - keep - set(graph.inputs)
+        for i, unit in enumerate(units):
+            if isinstance(unit, ChainUnit):
+                unit.write_over({n for n in unit.inputs if n in conv_outputs and readers[n] == {i}})
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import numba

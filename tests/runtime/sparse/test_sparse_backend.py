@@ -235,6 +235,51 @@ def test_a_time_major_layers_steps_run_as_one_conv_unit(exported):
     assert sum(len(g.members) for g in groups) == sum(n.op_type == "Conv" for n in graph.nodes)
 
 
+def _chain_units(runner):
+    return [u for u in runner.program.units if type(u).__name__ == "ChainUnit"]
+
+
+def test_chains_store_spikes_over_their_conv_outputs_and_compute_the_same(exported, events):
+    """In the plain graph each layer's spikes are written where its conv outputs were, with the very same results.
+
+    The reference is the same runner with its stores given buffers of their own,
+    streamed over the same calls: every output (logits, every state) must be
+    bit-identical. A store placed over an input the chain still reads goes red.
+    """
+    with_place = make_runner(exported["time-major T=2"], "sparse", threads=1, mode="event").activate()
+    without = make_runner(exported["time-major T=2"], "sparse", threads=1, mode="event").activate()
+    assert sum(len(u.in_place) for u in _chain_units(with_place)) >= 2 * 4  # the spikes of >= 4 layers, both steps
+    for unit in _chain_units(without):
+        for slot in unit.in_place:
+            unit._buffers[slot] = np.empty(unit.program.shape, np.float32)
+        unit.in_place = {}
+    contract = load_onnx_contract(exported["time-major T=2"])
+    for got, want in zip(stream(with_place, contract, events), stream(without, contract, events)):
+        assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in got)
+
+
+def test_a_conv_output_someone_else_reads_is_never_written_over(exported, events, tmp_path):
+    """A conv output that is also a graph output keeps its values; spikes that leave the graph get their own arrays."""
+    proto = onnx.load(str(exported["time-major T=2"]))
+    conv = next(n for n in proto.graph.node if n.op_type == "Conv" and "conv2" in n.input[1])
+    proto.graph.node.append(onnx.helper.make_node("Identity", [conv.output[0]], ["conv2_current"]))
+    proto.graph.output.append(onnx.helper.make_tensor_value_info("conv2_current", onnx.TensorProto.FLOAT, None))
+    path = tmp_path / "conv_out.onnx"
+    onnx.save(proto, str(path))
+    contract = load_onnx_contract(path)
+    feed = {C.INPUT: events[:2]}
+    state = {C.STATE_IN + s.name: np.zeros(s.shape, s.dtype) for s in contract.state}
+    want, _ = make_runner(path, "onnxruntime").activate().step(feed, state)
+    sparse = make_runner(path, "sparse", threads=1, mode="event").activate()
+    got, _ = sparse.step(feed, state)
+    np.testing.assert_allclose(got["conv2_current"], want["conv2_current"], atol=1e-4)
+    assert not np.array_equal(got["conv2_current"], (got["conv2_current"] > 0.5).astype(np.float32))  # not spikes
+    extended, _, _ = with_spike_outputs(exported["time-major T=2"], tmp_path)
+    leaving = set(onnx.load(str(extended)).graph.output[i].name for i in range(len(onnx.load(str(extended)).graph.output)))
+    for unit in _chain_units(make_runner(extended, "sparse", threads=1).activate()):
+        assert not any(leaving.intersection(unit.program.stores[slot]) for slot in unit.in_place)
+
+
 def test_runner_contract_activate_infer_step_deactivate(exported, events):
     runner = make_runner(exported["step graph T=1"], "sparse", threads=1)
     with pytest.raises(RuntimeError, match="before activate"):
