@@ -34,7 +34,7 @@ from edge_snn.training.config import TrainConfig
 
 DEMO_CONFIG = TrainConfig(
     arch="dl-vgg9", width_mult=0.125, timesteps=20, dataset="synthetic-events", height=64, width=64,
-    train_samples=800, val_samples=64, epochs=7, batch_size=16, optimizer="adam", lr=1e-2, milestones=(0.75,),
+    train_samples=800, val_samples=64, epochs=6, batch_size=16, optimizer="adam", lr=1e-2, milestones=(0.8,),
     seed=0, checkpoint_every=10,
 )
 
