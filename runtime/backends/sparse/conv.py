@@ -255,51 +255,6 @@ class ConvGroup:
         work.synaptic_ops += synaptic * first.y_shape[1]
 
 
-class SummedConvGroup:
-    """A layer's T convs whose outputs are only ever added up (a readout): one conv of the summed inputs.
-
-    ``conv(x_0) + ... + conv(x_T-1) = conv(x_0 + ... + x_T-1)`` (plus T - 1
-    more biases), so the T calls become one: dl-vgg9's 1x1 classifier, 20 dense
-    calls of 0.4 ms per frame, becomes one (the spike sum itself is exact:
-    integer counts). The first member's output carries the whole sum and the
-    others are zero, which the chain that adds them up (see
-    :meth:`.fusion.ChainProgram.summed_inputs`) adds exactly; only the order of
-    the float sums changes, so results agree with ONNX Runtime to rounding, not
-    bit for bit. Not used in ``mode="dense"``, which runs every conv node as the
-    graph has it.
-    """
-
-    def __init__(self, group: ConvGroup):
-        self.members = group.members
-        self.order, self.inputs, self.outputs = group.order, group.inputs, group.outputs
-        first = self.members[0]
-        self._zero = np.zeros(first.y_shape, np.float32)
-        self._zero.flags.writeable = False  # shared by every member but the first: nothing may write it
-
-    def run(self, env: dict, context) -> None:
-        start = time.perf_counter()
-        first = self.members[0]
-        work = first.layer.work
-        total = np.zeros(first.x_shape, np.int32 if first.integer else np.float32)
-        for m in self.members:
-            total += env[m.data]
-        x = total.astype(np.float32) * first.input_scale if first.integer else total
-        y = first.dense_session(context.threads)(x)
-        if first.layer.bias is not None and len(self.members) > 1:
-            y += np.float32(len(self.members) - 1) * first.layer.bias.reshape(1, -1, 1, 1)
-        env[first.y_name] = y
-        for m in self.members[1:]:
-            env[m.y_name] = self._zero
-        work.calls += 1
-        work.dense_calls += 1
-        work.input_elements += x.size
-        nonzero = int(np.count_nonzero(x))
-        work.input_nonzero += nonzero
-        work.dense_macs += first.dense_macs
-        work._dense_needed += first.dense_macs * nonzero / x.size
-        work.seconds += time.perf_counter() - start
-
-
 def _runs(nonzeros: list[int], entry_bytes: int) -> list[tuple[int, int]]:
     """Runs of consecutive members whose lists together fit in ``LIST_CACHE_BYTES`` (at least one member each).
 

@@ -64,49 +64,6 @@ class ChainProgram:
     def outputs(self) -> list[str]:
         return [n for names in self.stores for n in names] + [n for n, _ in self.sums] + list(self.passthrough)
 
-    def summed_inputs(self) -> set[str]:
-        """The full inputs the program only adds up: a left fold of ``Add`` from its first instruction.
-
-        The exporter's readout is ``acc = acc_in + conv(s_0) + ... + conv(s_T-1)``
-        (no leak, no BN), then ``acc / steps``. Returned: the inputs of that
-        fold, provided no instruction after it reads one of them or a partial
-        sum (only the fold's total), so the program's results depend on these
-        inputs through their sum alone. Empty when the program does not begin
-        with such a fold.
-        """
-        code = self.code.tolist()
-        summed: set[int] = set()
-        partial: set[int] = set()  # registers holding a partial sum
-        total = end = None
-        for i, (op, dst, ka, ia, kb, ib) in enumerate(code):
-            if op != K.ADD:
-                break
-            a, b = (ka, ia), (kb, ib)
-            if total is None and ka == kb == K.FULL and ia != ib:
-                new = {ia, ib}
-            elif total is not None and a == (K.REGISTER, total) and kb == K.FULL:
-                new = {ib}
-            elif total is not None and b == (K.REGISTER, total) and ka == K.FULL:
-                new = {ia}
-            else:
-                break
-            if new & summed:
-                break
-            summed |= new
-            if total is not None:
-                partial.add(total)
-            partial.discard(dst)
-            total, end = dst, i
-        if total is None:
-            return set()
-        for op, dst, ka, ia, kb, ib in code[end + 1:]:
-            reads = [(ka, ia)] if op in (K.STORE, K.SUM) else [(ka, ia), (kb, ib)]
-            if any(kind == K.FULL and index in summed or kind == K.REGISTER and index in partial for kind, index in reads):
-                return set()
-            if op not in (K.STORE, K.SUM):
-                partial.discard(dst)
-        return {self.full_inputs[j] for j in summed}
-
     def stores_over_inputs(self, writable: set[str]) -> dict[int, int]:
         """Store slot -> index of a full input in ``writable`` whose memory the store may reuse.
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.backends.sparse.conv import (DEFAULT_CROSSOVER, MODES, ConvGroup, SummedConvGroup, group_convolutions,
-                                                   plan_convolutions)
+from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, ConvGroup, group_convolutions, plan_convolutions
 from edge_snn.runtime.backends.sparse.fusion import ChainProgram, find_chains
 from edge_snn.runtime.backends.sparse.graph import Graph
 from edge_snn.runtime.backends.sparse.ops import OPS, unsupported
@@ -200,29 +199,6 @@ class Program:
                 else np.asarray(env[name]) for name in self.graph.outputs}
 
 
-def sum_readouts(units: list, graph_outputs) -> list:
-    """``units`` with each ``ConvGroup`` whose outputs one chain alone reads, and only adds up, as a :class:`~.conv.SummedConvGroup`.
-
-    ``units``: every unit of the program (a conv output any other unit reads,
-    or that leaves the graph, keeps its own value).
-    """
-    readers: dict[str, list] = {}
-    for unit in units:
-        for name in unit.inputs:
-            readers.setdefault(name, []).append(unit)
-    leaving = set(graph_outputs)
-    folded = []
-    for unit in units:
-        if isinstance(unit, ConvGroup) and len(unit.members) > 1 and not leaving.intersection(unit.outputs):
-            users = [readers.get(name, []) for name in unit.outputs]
-            chain = users[0][0] if users[0] else None
-            if (isinstance(chain, ChainUnit) and all(len(u) == 1 and u[0] is chain for u in users)
-                    and set(unit.outputs) <= chain.program.summed_inputs()):
-                unit = SummedConvGroup(unit)
-        folded.append(unit)
-    return folded
-
-
 def _schedule(units: list, available: set[str]) -> list | None:
     """Units in a dependency order (ready units by graph order), or None if fused chains made a cycle."""
     producer = {}
@@ -280,8 +256,6 @@ def build_program(graph: Graph, known_layers: list[str], context: Context, *, fu
         units = [*group_convolutions(convs, graph.outputs, grouped=grouped),
                  *(ChainUnit(c, min(index[id(n)] for n in c.nodes), graph.outputs) for c in chains)]
         units += [NodeUnit(n, index[id(n)], graph.source) for n in graph.nodes if id(n) not in fused and id(n) not in conv_ids]
-        if context.mode != "dense":  # dense mode runs every conv node as the graph has it
-            units = sum_readouts(units, graph.outputs)
         units = _memoize_tiny(sorted(units, key=lambda u: u.order), graph, set(graph.outputs))
         order = _schedule(units, set(graph.inputs) | set(graph.constants))
         if order is not None:

@@ -259,7 +259,7 @@ def test_chains_store_spikes_over_their_conv_outputs_and_compute_the_same(export
 
 
 def test_a_conv_output_someone_else_reads_is_never_written_over(exported, events, tmp_path):
-    """A conv output that is also a graph output keeps its values; spikes that leave the graph get their own arrays."""
+    """A conv output that is also a graph output keeps its values, call after call; leaving spikes get arrays of their own."""
     proto = onnx.load(str(exported["time-major T=2"]))
     conv = next(n for n in proto.graph.node if n.op_type == "Conv" and "conv2" in n.input[1])
     proto.graph.node.append(onnx.helper.make_node("Identity", [conv.output[0]], ["conv2_current"]))
@@ -267,51 +267,15 @@ def test_a_conv_output_someone_else_reads_is_never_written_over(exported, events
     path = tmp_path / "conv_out.onnx"
     onnx.save(proto, str(path))
     contract = load_onnx_contract(path)
-    feed = {C.INPUT: events[:2]}
-    state = {C.STATE_IN + s.name: np.zeros(s.shape, s.dtype) for s in contract.state}
-    want, _ = make_runner(path, "onnxruntime").activate().step(feed, state)
-    sparse = make_runner(path, "sparse", threads=1, mode="event").activate()
-    got, _ = sparse.step(feed, state)
-    np.testing.assert_allclose(got["conv2_current"], want["conv2_current"], atol=1e-4)
-    assert not np.array_equal(got["conv2_current"], (got["conv2_current"] > 0.5).astype(np.float32))  # not spikes
+    want = stream(make_runner(path, "onnxruntime").activate(), contract, events)
+    got = stream(make_runner(path, "sparse", threads=1, mode="event").activate(), contract, events)
+    for a, b in zip(got, want):  # every call's value, kept by the caller while later calls run
+        np.testing.assert_allclose(a["conv2_current"], b["conv2_current"], atol=1e-4)
+        assert not np.array_equal(a["conv2_current"], (a["conv2_current"] > 0.5).astype(np.float32))  # not spikes
     extended, _, _ = with_spike_outputs(exported["time-major T=2"], tmp_path)
     leaving = set(onnx.load(str(extended)).graph.output[i].name for i in range(len(onnx.load(str(extended)).graph.output)))
     for unit in _chain_units(make_runner(extended, "sparse", threads=1).activate()):
         assert not any(leaving.intersection(unit.program.stores[slot]) for slot in unit.in_place)
-
-
-@pytest.mark.parametrize("tapped", [False, True])
-def test_a_readouts_steps_run_as_one_conv_of_their_summed_input(tmp_path, tapped):
-    """The classifier's T convs feed only the readout's running sum: one conv of the summed spikes, logits to rounding.
-
-    (A readout map of at least 2048 values, as in dl-vgg9 at 64x64 with 21 classes: smaller
-    ones stay node by node.) Dense mode keeps every conv node: it is the node-for-node reference.
-    """
-    torch.manual_seed(0)
-    model = randomized(build_model("dl-vgg9", in_channels=2, num_classes=21, timesteps=3, width=0.125))
-    proto, _ = build_graph(model, {"data": {"height": 64, "width": 64, "encoding": "events"}}, ExportOptions(timesteps=3))
-    if tapped:  # one step's classifier output leaves the graph too: it must keep its own value, so no sum
-        conv = next(n for n in proto.graph.node if n.op_type == "Conv" and "classifier" in n.input[1])
-        proto.graph.node.append(onnx.helper.make_node("Identity", [conv.output[0]], ["classifier_step0"]))
-        proto.graph.output.append(onnx.helper.make_tensor_value_info("classifier_step0", onnx.TensorProto.FLOAT, None))
-    path = tmp_path / "readout.onnx"
-    save_onnx_atomic(proto, path)
-    contract = load_onnx_contract(path)
-    frame = (np.random.default_rng(8).random((6, 1, 2, 64, 64)) < 0.3).astype(np.float32)
-    reference = stream(make_runner(path, "onnxruntime").activate(), contract, frame)
-    for mode, folded in (("event", not tapped), ("dense", False)):
-        sparse = make_runner(path, "sparse", threads=1, mode=mode).activate()
-        kinds = {type(u).__name__: u for u in sparse.program.units}
-        assert ("SummedConvGroup" in kinds) == folded
-        if folded:
-            assert kinds["SummedConvGroup"].members[0].layer.work.name == "classifier"
-        for got, want in zip(stream(sparse, contract, frame), reference):
-            for name in want:
-                np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5, err_msg=f"{mode} {name}")
-        assert np.abs(reference[-1][C.LOGITS]).max() > 1e-3  # the readout carries signal
-        layers = {x["name"]: x for x in sparse.work_stats()["layers"]}
-        calls = frame.shape[0] // contract.timesteps
-        assert layers["classifier"]["calls"] == calls * (1 if folded else contract.timesteps)
 
 
 def test_runner_contract_activate_infer_step_deactivate(exported, events):

@@ -205,39 +205,6 @@ def test_fused_chain_is_bit_identical_to_the_nodes_one_by_one(tmp_path):
     assert sum(fused[f"n{t}"] for t in range(4)) > 0  # the test data fires
 
 
-def _readout_graph(tmp_path, extra: str):
-    """``acc = acc_in + x0 + x1 + x2``, ``mean = acc / 3`` (the exporter's readout) on [1, 8, 16, 16], plus ``extra``."""
-    f, shape = TensorProto.FLOAT, [1, 8, 16, 16]
-    nodes = [helper.make_node("Add", ["acc_in", "x0"], ["a0"]), helper.make_node("Add", ["a0", "x1"], ["a1"]),
-             helper.make_node("Add", ["x2", "a1"], ["acc"]), helper.make_node("Div", ["acc", "steps"], ["mean"])]
-    outputs = ["acc", "mean"]
-    if extra == "partial sum leaves":
-        outputs.append("a0")
-    if extra == "an input read again":
-        nodes.append(helper.make_node("Mul", ["mean", "x1"], ["scaled"]))
-        outputs.append("scaled")
-    graph = helper.make_graph(nodes, "readout", [helper.make_tensor_value_info(n, f, shape) for n in ("acc_in", "x0", "x1", "x2")],
-                              [helper.make_tensor_value_info(o, f, None) for o in outputs],
-                              [numpy_helper.from_array(np.array(3.0, np.float32), "steps")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path = tmp_path / "readout.onnx"
-    onnx.save(model, str(path))
-    return path
-
-
-@pytest.mark.parametrize("extra, summed", [
-    ("", {"acc_in", "x0", "x1", "x2"}),
-    ("partial sum leaves", {"acc_in", "x0"}),  # a0 = acc_in + x0 is a result of its own: x1 and x2 count one by one
-    ("an input read again", set()),
-])
-def test_a_chain_adding_up_its_inputs_says_which_ones(tmp_path, extra, summed):
-    """Only a chain whose results depend on some inputs through their sum alone may have them replaced by that sum."""
-    graph = load_graph(str(_readout_graph(tmp_path, extra)), run_node)
-    (program,) = find_chains(graph)
-    assert program.summed_inputs() == summed
-
-
 @pytest.mark.parametrize("rows, length", [(3, 2500), (70, 40)])  # a row in blocks; many short rows per block
 def test_chain_kernel_runs_every_operand_kind(rows, length):
     from edge_snn.runtime.backends.sparse import chain_kernel as K
