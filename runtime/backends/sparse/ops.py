@@ -141,23 +141,12 @@ def _per_axis(values, x, axis):
 
 
 def _average_pool(attrs, inputs):
-    from edge_snn.runtime.backends.sparse.pool import average_pool, window_counts
+    from edge_snn.runtime.backends.sparse.pool import pool_geometry, pool_images
 
-    x = np.ascontiguousarray(inputs[0], dtype=np.float32)
-    if x.ndim != 4 or attrs.get("auto_pad", "NOTSET") != "NOTSET":
-        raise UserError("the sparse backend runs 2-D AveragePool with explicit pads only; re-export the model")
-    kh, kw = attrs["kernel_shape"]
-    sh, sw = attrs.get("strides", [1, 1])
-    dh, dw = attrs.get("dilations", [1, 1])
-    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
-    rounding = np.ceil if attrs.get("ceil_mode", 0) else np.floor
-    out_h = int(rounding((x.shape[2] + top + bottom - dh * (kh - 1) - 1) / sh)) + 1
-    out_w = int(rounding((x.shape[3] + left + right - dw * (kw - 1) - 1) / sw)) + 1
-    include = bool(attrs.get("count_include_pad", 0))
-    divisor = np.outer(window_counts(x.shape[2], out_h, kh, sh, top, bottom, dh, include),
-                       window_counts(x.shape[3], out_w, kw, sw, left, right, dw, include)).astype(np.float32)
-    out = np.empty((x.shape[0], x.shape[1], out_h, out_w), np.float32)
-    average_pool(x, kh, kw, sh, sw, top, left, dh, dw, np.maximum(divisor, 1), out)
+    x = np.asarray(inputs[0])
+    geometry = pool_geometry(attrs, x.shape)
+    out = np.empty(geometry[4], np.float32)
+    pool_images([x], geometry, out)
     return (out,)
 
 

@@ -53,6 +53,55 @@ class NodeUnit:
                 env[name] = value
 
 
+class PoolGroup:
+    """The AveragePool nodes of one layer (the T steps of a time-major graph, one geometry) as one kernel call.
+
+    Pooled one node at a time, each call paid its own dispatch (about 0.1 ms
+    here, as much as the pooling of a 64x64x64 map); together, the threads
+    split all the steps' planes. Outputs go to a buffer reused from call to
+    call unless one of them leaves the graph (as :class:`.conv.ConvGroup`).
+    """
+
+    def __init__(self, members: list[NodeUnit], x_shape, graph_outputs=()):
+        from edge_snn.runtime.backends.sparse.pool import pool_geometry
+
+        self.members = members
+        self.order = min(m.order for m in members)
+        self.inputs = [m.inputs[0] for m in members]
+        self.outputs = [m.outputs[0] for m in members]
+        self.geometry = pool_geometry(members[0].attrs, x_shape)
+        shape = self.geometry[4]
+        self._shape = (len(members) * shape[0], *shape[1:])
+        self._buffer = None if set(graph_outputs).intersection(self.outputs) else np.empty(self._shape, np.float32)
+
+    def run(self, env: dict, context: Context) -> None:
+        from edge_snn.runtime.backends.sparse.pool import pool_images
+
+        out = np.empty(self._shape, np.float32) if self._buffer is None else self._buffer
+        pool_images([env[name] for name in self.inputs], self.geometry, out)
+        batch = self.geometry[4][0]
+        for i, name in enumerate(self.outputs):
+            env[name] = out[i * batch:(i + 1) * batch]
+
+
+def group_pools(units: list, graph: Graph, *, grouped: bool = True) -> list:
+    """AveragePool node units with one geometry and input shape as :class:`PoolGroup` units (groups of two or more)."""
+    if not grouped:
+        return units
+    groups: dict[tuple, list[NodeUnit]] = {}
+    rest = []
+    for unit in units:
+        shape = graph.shapes.get(unit.inputs[0]) if isinstance(unit, NodeUnit) and unit.node.op_type == "AveragePool" else None
+        if shape is not None and len(shape) == 4 and len(unit.outputs) == 1 and graph.dtypes.get(unit.inputs[0]) == np.float32:
+            key = (tuple(shape), tuple(sorted((k, str(v)) for k, v in unit.attrs.items())))
+            groups.setdefault(key, []).append(unit)
+        else:
+            rest.append(unit)
+    for (shape, _), members in groups.items():
+        rest += [PoolGroup(members, shape, graph.outputs)] if len(members) > 1 else members
+    return rest
+
+
 class ChainUnit:
     def __init__(self, program: ChainProgram, order: int, graph_outputs=()):
         self.program, self.order = program, order
@@ -255,12 +304,13 @@ def build_program(graph: Graph, known_layers: list[str], context: Context, *, fu
         fused = {id(n) for c in chains for n in c.nodes}
         units = [*group_convolutions(convs, graph.outputs, grouped=grouped),
                  *(ChainUnit(c, min(index[id(n)] for n in c.nodes), graph.outputs) for c in chains)]
-        units += [NodeUnit(n, index[id(n)], graph.source) for n in graph.nodes if id(n) not in fused and id(n) not in conv_ids]
+        nodes = [NodeUnit(n, index[id(n)], graph.source) for n in graph.nodes if id(n) not in fused and id(n) not in conv_ids]
+        units += group_pools(nodes, graph, grouped=grouped)
         units = _memoize_tiny(sorted(units, key=lambda u: u.order), graph, set(graph.outputs))
         order = _schedule(units, set(graph.inputs) | set(graph.constants))
         if order is not None:
             break
-        if grouped:  # a layer's steps that feed one another (never seen in exports): one conv unit per node
+        if grouped:  # a layer's steps that feed one another (never seen in exports): one unit per conv and pool node
             grouped = False
             continue
         if not chains:

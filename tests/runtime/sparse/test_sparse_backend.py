@@ -220,7 +220,7 @@ def test_the_crossover_picks_the_mode_from_the_measured_rate_and_the_list_cost(e
 
 
 def test_a_time_major_layers_steps_run_as_one_conv_unit(exported):
-    """The T conv nodes of each layer become one ConvGroup (one event_conv call over the steps)."""
+    """The T conv nodes of each layer become one ConvGroup (one event_conv call over the steps), its pools one PoolGroup."""
     from edge_snn.runtime.backends.sparse.conv import ConvGroup
     from edge_snn.runtime.backends.sparse.program import Context, build_program
 
@@ -233,6 +233,9 @@ def test_a_time_major_layers_steps_run_as_one_conv_unit(exported):
     groups = [u for u in program.units if isinstance(u, ConvGroup)]
     assert groups and all(len(g.members) == steps for g in groups)
     assert sum(len(g.members) for g in groups) == sum(n.op_type == "Conv" for n in graph.nodes)
+    pools = [u for u in program.units if type(u).__name__ == "PoolGroup"]  # and its AveragePool nodes as one call
+    assert pools and all(len(p.members) == steps for p in pools)
+    assert sum(len(p.members) for p in pools) == sum(n.op_type == "AveragePool" for n in graph.nodes)
 
 
 def _chain_units(runner):

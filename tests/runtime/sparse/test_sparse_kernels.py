@@ -256,6 +256,21 @@ def test_average_pool_of_analog_values_matches_onnxruntime_to_rounding(attrs):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
+def test_pooling_many_images_in_one_call_equals_each_alone():
+    """A PoolGroup's call: images of two arrays, read in place by address, into one output; each equals its own pooling."""
+    from edge_snn.runtime.backends.sparse.pool import pool_geometry, pool_images
+
+    rng = np.random.default_rng(5)
+    images = [(rng.random((2, 6, 9, 11)) < 0.3).astype(np.float32), rng.random((2, 6, 9, 11), dtype=np.float32)]
+    attrs = dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)
+    geometry = pool_geometry(attrs, images[0].shape)
+    out = np.full((4, *geometry[4][1:]), np.nan, np.float32)
+    pool_images(images, geometry, out)
+    alone = np.concatenate([OPS["AveragePool"](attrs, [x])[0] for x in images])
+    assert np.array_equal(out, alone)
+    assert np.array_equal(out[:2], ort_single_node("AveragePool", {"x": images[0]}, **attrs)[0])
+
+
 def test_convs_sharing_a_weight_that_feed_each_other_run_one_by_one(tmp_path):
     """Grouping y2 = Conv(Relu(Conv(x, W)), W) would make the schedule circular: each node keeps its own unit."""
     from edge_snn.runtime.backends.sparse.conv import ConvGroup
