@@ -85,6 +85,20 @@ def work_per_frame(session) -> dict:
     return {"frames": frames, "crossover": stats["crossover"], "threads": stats["threads"], **per}
 
 
+def paired_ratio(base_ms, key_ms) -> tuple[float, float, float] | None:
+    """(median, min, max) of ``base / key`` over the rounds both ran, or None without rounds.
+
+    Both variants of a round ran within seconds of each other, so a change of
+    the machine's speed between rounds (10-20% here) cancels in their ratio; the
+    ratio of the two p50s does not cancel it.
+    """
+    n = min(len(base_ms or []), len(key_ms or []))
+    if n == 0:
+        return None
+    ratios = np.asarray(base_ms[:n], np.float64) / np.asarray(key_ms[:n], np.float64)
+    return float(np.median(ratios)), float(ratios.min()), float(ratios.max())
+
+
 def sparse_lines(runs: dict, ceilings: dict, dense_work: float) -> list[str]:
     """The ratio lines, the work table and the useful-work roofline of (f)/(g)."""
     lines = []
@@ -93,7 +107,9 @@ def sparse_lines(runs: dict, ceilings: dict, dense_work: float) -> list[str]:
             continue
         ratio = runs[base]["latency_ms"]["p50"] / runs[key]["latency_ms"]["p50"]
         goal = f" (goal >= {GOAL_SPARSE_SPEEDUP:.0f}x): {'met' if ratio >= GOAL_SPARSE_SPEEDUP else 'MISSED'}" if (key, base) == ("f", "c") else ""
-        lines.append(f"{runs[key]['name']} vs {runs[base]['name']}: {ratio:.2f}x faster{goal}")
+        paired = paired_ratio(runs[base].get("rounds_ms"), runs[key].get("rounds_ms"))
+        within = f"; within a round: median {paired[0]:.2f}x, range {paired[1]:.2f}-{paired[2]:.2f}x" if paired else ""
+        lines.append(f"{runs[key]['name']} vs {runs[base]['name']}: {ratio:.2f}x faster{goal}{within}")
     for key in SPARSE_KEYS:
         if key not in runs:
             continue
@@ -172,7 +188,9 @@ def threads_lines(path: Path, frames: list, iters: int, warmup: int) -> tuple[li
     rows = [{"backend": b, "threads": t, "p50_ms": p50[(b, t)]} for (b, t) in p50]
     lines = ["threads (interleaved, p50 ms): " + ", ".join(f"{b} {t}t {p50[(b, t)]:.0f}" for (b, t) in p50)]
     for t in counts:
-        lines.append(f"  {t} thread(s): sparse {p50[('onnxruntime', t)] / p50[('sparse', t)]:.2f}x faster than ORT")
+        paired = paired_ratio(results[("onnxruntime", t)][0], results[("sparse", t)][0])
+        lines.append(f"  {t} thread(s): sparse {p50[('onnxruntime', t)] / p50[('sparse', t)]:.2f}x faster than ORT "
+                     f"(within a round: median {paired[0]:.2f}x, range {paired[1]:.2f}-{paired[2]:.2f}x)")
     return rows, lines
 
 
