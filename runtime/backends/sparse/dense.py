@@ -36,6 +36,19 @@ def single_node_model(op: str, attrs: dict, x_shape, weight: np.ndarray, bias: n
     return model
 
 
+def blocked_layout_pays(op: str, weight: np.ndarray) -> bool:
+    """Whether ONNX Runtime's NCHWc convolution (its ``ORT_ENABLE_ALL`` layout transform) should run this conv.
+
+    It pads channels to blocks of 8 and reorders the input and output on every
+    call. That paid for dl-vgg9's conv3 (64 -> 128, 3x3: 1.9 vs 2.4 ms per call),
+    and cost on the 2-channel first layer (0.26-0.33 vs 0.18-0.20 ms) and on the 1x1
+    classifier to 21 channels (0.27-0.28 vs 0.22-0.24), which then run im2col and a GEMM
+    (``ORT_ENABLE_EXTENDED``; one thread, this VM).
+    """
+    c_out, c_in, kh, kw = weight.shape if op == "Conv" else (weight.shape[1], weight.shape[0], *weight.shape[2:])
+    return c_in % 8 == 0 and c_out % 8 == 0 and kh * kw > 1
+
+
 class DenseConv:
     """``DenseConv(op, attrs, x_shape, weight, bias, threads)(x) -> y`` on ONNX Runtime's CPU provider."""
 
@@ -46,7 +59,8 @@ class DenseConv:
             raise UserError("the sparse backend runs its dense convolutions on onnxruntime, which is not installed: "
                             "pip install onnxruntime") from None
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if blocked_layout_pays(op, weight)
+                                            else ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
         if threads:
             options.intra_op_num_threads = threads
         # ONNX Runtime's pool threads spin after each run, waiting for the next one; here the next
