@@ -370,9 +370,9 @@ def run_variants(model, frames, calib, tmp: Path, args) -> tuple[dict, dict, dic
         runs[key] = ort_summary(session, frames, *results[key], args=args, name=name, series=f"{engine} {layout} {precision}")
         if key in S.SPARSE_KEYS:
             runs[key]["work"] = work
+        session.close()
     for key, run in runs.items():  # round by round, for ratios paired within a round (sparse_sections.sparse_lines)
         run["rounds_ms"] = [x * 1e3 for x in results[key][0]]
-        session.close()
     ceilings_flops = {k: flops / float(np.median(results[f"ceiling {k}"][0])) for k in ceilings}
     ceilings_flops["sparse_event"] = sparse_ops / float(np.median(results["ceiling sparse_event"][0]))
     return runs, paths, ceilings_flops, skipped

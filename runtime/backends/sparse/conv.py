@@ -226,15 +226,15 @@ class ConvGroup:
     def _run_events(self, env: dict, events: list) -> None:
         """The event-mode members, a run of them per call: lists built, then convolved while still in cache."""
         from edge_snn.runtime.backends.sparse import event_conv as E
+        from edge_snn.runtime.backends.sparse.simd import image_addresses
 
         first = self.members[0]
-        batch, c_in, h, w = first.x_shape
-        image_bytes = c_in * h * w * first.list_dtype.itemsize
+        _, c_in, h, w = first.x_shape
         kh, kw = first.kernel
         synaptic = 0
         for a, b in _runs([nonzero for _, _, nonzero in events], first.list_dtype.itemsize + 4):
             # the kernels read each input in place, by address; ``events`` keeps the arrays alive meanwhile
-            addresses = np.array([x.ctypes.data + i * image_bytes for _, x, _ in events[a:b] for i in range(batch)], np.int64)
+            addresses = image_addresses([x for _, x, _ in events[a:b]])
             total = sum(nonzero for _, _, nonzero in events[a:b])
             if self._idx.size <= total:
                 self._idx = np.empty(total + 1, np.int32)

@@ -17,7 +17,7 @@ import numba as nb
 import numpy as np
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.backends.sparse.simd import address_as_pointer
+from edge_snn.runtime.backends.sparse.simd import address_as_pointer, image_addresses
 
 
 def window_counts(in_size: int, out_size: int, k: int, stride: int, pad_lo: int, pad_hi: int, dilation: int,
@@ -50,9 +50,7 @@ def pool_images(images: list, geometry: tuple, out: np.ndarray) -> None:
     (kh, kw), (sh, sw), (dh, dw), (top, left), _, divisor = geometry
     images = [np.ascontiguousarray(x, np.float32) for x in images]
     _, c, h, w = images[0].shape
-    plane = c * h * w * 4
-    addresses = np.array([x.ctypes.data + i * plane for x in images for i in range(x.shape[0])], np.int64)
-    average_pool(addresses, c, h, w, kh, kw, sh, sw, top, left, dh, dw, divisor, out)  # ``images`` keeps them alive
+    average_pool(image_addresses(images), c, h, w, kh, kw, sh, sw, top, left, dh, dw, divisor, out)  # ``images`` keeps them alive
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)

@@ -25,6 +25,7 @@ Accumulation per output runs in list order, so results are deterministic.
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
@@ -143,6 +144,15 @@ def _make(scaled: bool):
 
 accumulate_row = _make(scaled=False)
 accumulate_row_scaled = _make(scaled=True)
+
+
+def image_addresses(arrays) -> np.ndarray:
+    """Where each image ``[C, H, W]`` of the C-contiguous ``[B, C, H, W]`` ``arrays`` lies, in order (int64).
+
+    The kernels read images in place by these addresses (:func:`address_as_pointer`);
+    the caller keeps the arrays alive until the kernel has returned.
+    """
+    return np.array([x.ctypes.data + i * x[0].nbytes for x in arrays for i in range(x.shape[0])], np.int64)
 
 
 @intrinsic
