@@ -30,6 +30,7 @@ import numpy as np
 
 from edge_snn.errors import UserError
 from edge_snn.runtime.backends.sparse.graph import Graph
+from edge_snn.runtime.backends.sparse.buffers import aligned_empty
 from edge_snn.runtime.conv_taps import inside_pairs
 from edge_snn.runtime.model_file import node_attributes
 
@@ -191,7 +192,7 @@ class ConvGroup:
         # leaves the graph (a call's conv outputs are dead before the next call): allocating them anew
         # made the process fault in up to 21 MB per layer and frame. (ChainUnit keeps the same rule.)
         leaving = set(graph_outputs).intersection(self.outputs)
-        self._outputs = None if leaving else np.empty((len(members), *first.y_shape), np.float32)
+        self._outputs = None if leaving else aligned_empty((len(members), *first.y_shape), np.float32)
 
     def run(self, env: dict, context) -> None:
         from edge_snn.runtime.backends.sparse import event_conv as E

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from edge_snn.runtime.backends.sparse.buffers import aligned_empty
 from edge_snn.runtime.backends.sparse.simd import (LANES, accumulate_row, accumulate_row_scaled, address_as_pointer,
                                                    trailing_zeros)
 
@@ -44,13 +45,18 @@ TILE_BYTES = 16 * 1024  # output tile per (channel block, rows): stays in L1 nex
 
 
 def pack_weights(weight: np.ndarray) -> np.ndarray:
-    """``[C_out, C_in, KH, KW]`` -> ``[ceil(C_out/32) * KH * KW * C_in, 32]`` (rows of 32 output channels)."""
+    """``[C_out, C_in, KH, KW]`` -> ``[ceil(C_out/32) * KH * KW * C_in, 32]`` (rows of 32 output channels).
+
+    The rows start on cache lines (:func:`~edge_snn.runtime.backends.sparse.buffers.aligned_empty`).
+    """
     c_out, c_in, kh, kw = weight.shape
     blocks = -(-c_out // LANES)
     padded = np.zeros((blocks * LANES, c_in, kh, kw), weight.dtype)
     padded[:c_out] = weight
     packed = padded.reshape(blocks, LANES, c_in, kh, kw).transpose(0, 3, 4, 2, 1)
-    return np.ascontiguousarray(packed).reshape(blocks * kh * kw * c_in, LANES)
+    rows = aligned_empty((blocks * kh * kw * c_in, LANES), weight.dtype)
+    rows[:] = packed.reshape(rows.shape)
+    return rows
 
 
 @nb.njit(cache=True, nogil=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_snn.errors import UserError
+from edge_snn.runtime.backends.sparse.buffers import aligned_empty
 from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, ConvGroup, group_convolutions, plan_convolutions
 from edge_snn.runtime.backends.sparse.fusion import ChainProgram, find_chains
 from edge_snn.runtime.backends.sparse.graph import Graph
@@ -72,7 +73,7 @@ class PoolGroup:
         self.geometry = pool_geometry(members[0].attrs, x_shape)
         shape = self.geometry[4]
         self._shape = (len(members) * shape[0], *shape[1:])
-        self._buffer = None if set(graph_outputs).intersection(self.outputs) else np.empty(self._shape, np.float32)
+        self._buffer = None if set(graph_outputs).intersection(self.outputs) else aligned_empty(self._shape, np.float32)
 
     def run(self, env: dict, context: Context) -> None:
         from edge_snn.runtime.backends.sparse.pool import pool_images
@@ -112,7 +113,7 @@ class ChainUnit:
         # A store no graph output names (a layer's spikes inside the graph) is dead before the next
         # call, so its buffer is reused; one the caller gets (states, logits) is a new array each call.
         leaving = set(graph_outputs)
-        self._buffers = [None if leaving.intersection(names) else np.empty(p.shape, np.float32) for names in p.stores]
+        self._buffers = [None if leaving.intersection(names) else aligned_empty(p.shape, np.float32) for names in p.stores]
         self.in_place: dict[int, int] = {}  # store slot -> full input it writes over (see write_over)
 
     def write_over(self, writable: set[str]) -> None:
