@@ -38,8 +38,8 @@ import numba as nb
 import numpy as np
 
 from edge_snn.runtime.backends.sparse.buffers import aligned_empty
-from edge_snn.runtime.backends.sparse.simd import (LANES, accumulate_row, accumulate_row_scaled, address_as_pointer,
-                                                   trailing_zeros)
+from edge_snn.runtime.backends.sparse.simd import (BLOCK, LANES, accumulate_row, accumulate_row_scaled, address_as_pointer,
+                                                   store_transposed, trailing_zeros)
 
 TILE_BYTES = 16 * 1024  # output tile per (channel block, rows): stays in L1 next to one tap's weight slab
 
@@ -198,13 +198,17 @@ def event_conv(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w,
                             visited += accumulate_row(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
                         else:
                             visited += accumulate_row_scaled(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
-            for j in range(min(LANES, c_out - block * LANES)):
+            channels = min(LANES, c_out - block * LANES)
+            positions = rows * out_w
+            blocked = positions - positions % BLOCK if channels == LANES else 0
+            for t in range(0, blocked, BLOCK):  # the tile's positions are contiguous in each channel plane
+                for j in range(0, LANES, BLOCK):
+                    store_transposed(tile, t, j, out, n, block * LANES + j, oh0 * out_w + t, scale, bias)
+            for j in range(channels):
                 co = block * LANES + j
                 s, b = scale[co], bias[co]
-                for r in range(rows):
-                    dst = out[n, co, oh0 + r]
-                    for ow in range(out_w):
-                        dst[ow] = np.float32(tile[r * out_w + ow, j] * s + b)
+                for t in range(blocked, positions):
+                    out[n, co, oh0 + t // out_w, t % out_w] = np.float32(tile[t, j] * s + b)
         if block == 0:
             events += visited
     return events

@@ -146,6 +146,83 @@ accumulate_row = _make(scaled=False)
 accumulate_row_scaled = _make(scaled=True)
 
 
+BLOCK = 16  # positions x channels transposed at once by store_transposed
+
+
+@intrinsic
+def store_transposed(typingctx, tile, t0, j0, out, n, co, pos, scale, bias):
+    """Write a 16 x 16 block of an output tile into the channel planes of ``out``, scaled and biased.
+
+    For ``i, j in range(16)``::
+
+        out[n, co + j].flat[pos + i] = float32(tile[t0 + i, j0 + j] * scale[co + j] + bias[co + j])
+
+    ``tile`` holds positions in rows and channels in columns; ``out`` (C-contiguous
+    float32 ``[N, C, H, W]``) wants each channel's positions contiguous. The
+    block is loaded as 16 rows, transposed in registers by four rounds of
+    interleaving (each row i and i + 8 -> rows 2i and 2i + 1), and stored as 16
+    contiguous runs. Float tiles compute ``x * float32(scale) + float32(bias)``
+    in float32; integer tiles convert to float64 first. Both equal the scalar
+    ``float32(x * scale + bias)`` in float64 that they replace when the scale is 1
+    (float weights) or the tile holds integers, and the bias is a float32 value.
+    """
+    arrays = (tile, out, scale, bias)
+    if not all(isinstance(a, types.Array) and a.layout == "C" for a in arrays):
+        return None
+    if tile.ndim != 2 or out.ndim != 4 or out.dtype != types.float32 or scale.dtype != types.float64 or bias.dtype != types.float64:
+        return None
+    floating = isinstance(tile.dtype, types.Float)
+    if not floating and not (isinstance(tile.dtype, types.Integer) and tile.dtype.bitwidth == 32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        sig = signature.args
+        tile_a, out_a, scale_a, bias_a = (context.make_array(sig[i])(context, builder, args[i]) for i in (0, 3, 7, 8))
+        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        f32, f64 = ir.FloatType(), ir.DoubleType()
+        el = f32 if floating else i32
+        row_t = ir.VectorType(el, BLOCK)
+        t0, j0, n, co, pos = (context.cast(builder, args[i], sig[i], types.int64) for i in (1, 2, 4, 5, 6))
+        tile_bytes = builder.bitcast(tile_a.data, i8.as_pointer())
+        tile_stride = builder.extract_value(tile_a.strides, 0)
+        rows = []
+        for i in range(BLOCK):
+            at = builder.add(builder.mul(builder.add(t0, ir.Constant(i64, i)), tile_stride), builder.mul(j0, ir.Constant(i64, 4)))
+            rows.append(builder.load(builder.bitcast(builder.gep(tile_bytes, [at]), row_t.as_pointer()), align=4))
+        low = [k for i in range(BLOCK // 2) for k in (i, BLOCK + i)]
+        high = [k for i in range(BLOCK // 2, BLOCK) for k in (i, BLOCK + i)]
+        for _ in range(4):  # log2(16) rounds of interleaving transpose the block
+            mixed = []
+            for i in range(BLOCK // 2):
+                for mask in (low, high):
+                    mixed.append(builder.shuffle_vector(rows[i], rows[i + BLOCK // 2], ir.Constant(ir.VectorType(i32, BLOCK), mask)))
+            rows = mixed
+        out_bytes = builder.bitcast(out_a.data, i8.as_pointer())
+        out_strides = [builder.extract_value(out_a.strides, k) for k in (0, 1)]
+        base = builder.add(builder.mul(n, out_strides[0]), builder.mul(pos, ir.Constant(i64, 4)))
+        wide = f32 if floating else f64
+
+        def splat(value):
+            vec = builder.insert_element(ir.Constant(ir.VectorType(wide, BLOCK), ir.Undefined), value, ir.Constant(i32, 0))
+            return builder.shuffle_vector(vec, ir.Constant(ir.VectorType(wide, BLOCK), ir.Undefined),
+                                          ir.Constant(ir.VectorType(i32, BLOCK), [0] * BLOCK))
+
+        for j in range(BLOCK):
+            channel = builder.add(co, ir.Constant(i64, j))
+            s = builder.load(builder.gep(scale_a.data, [channel]))
+            b = builder.load(builder.gep(bias_a.data, [channel]))
+            if floating:
+                value = builder.fadd(builder.fmul(rows[j], splat(builder.fptrunc(s, f32))), splat(builder.fptrunc(b, f32)))
+            else:
+                value = builder.fptrunc(builder.fadd(builder.fmul(builder.sitofp(rows[j], ir.VectorType(f64, BLOCK)), splat(s)), splat(b)),
+                                        ir.VectorType(f32, BLOCK))
+            at = builder.add(base, builder.mul(channel, out_strides[1]))
+            builder.store(value, builder.bitcast(builder.gep(out_bytes, [at]), ir.VectorType(f32, BLOCK).as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return types.none(tile, t0, j0, out, n, co, pos, scale, bias), codegen
+
+
 def image_addresses(arrays) -> np.ndarray:
     """Where each image ``[C, H, W]`` of the C-contiguous ``[B, C, H, W]`` ``arrays`` lies, in order (int64).
 

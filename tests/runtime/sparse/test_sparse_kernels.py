@@ -135,6 +135,31 @@ def test_weight_rows_and_buffers_start_on_cache_lines(dtype):
     assert np.array_equal(packed.reshape(2, 3, 3, 5, 32)[0, 1, 2, :, :], weight[:32, :, 1, 2].T)  # block 0, tap (1, 2)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_a_transposed_block_store_equals_the_scalar_epilogue(dtype):
+    """16 positions x 16 channels of a tile into the channel planes: same bits as float32(x * scale + bias) in float64."""
+    import numba
+
+    from edge_snn.runtime.backends.sparse.simd import store_transposed
+
+    @numba.njit
+    def store(tile, t0, j0, out, n, co, pos, scale, bias):
+        store_transposed(tile, t0, j0, out, n, co, pos, scale, bias)
+
+    rng = np.random.default_rng(3)
+    tile = (rng.standard_normal((40, 32)) * 100).astype(np.float32) if dtype == np.float32 else \
+        rng.integers(-2**20, 2**20, (40, 32)).astype(np.int32)
+    scale = np.ones(50) if dtype == np.float32 else rng.random(50) * 1e-3
+    bias = rng.standard_normal(50).astype(np.float32).astype(np.float64)
+    out = np.full((2, 50, 6, 7), -7.0, np.float32)
+    store(tile, 5, 16, out, 1, 30, 9, scale, bias)
+    want = np.full_like(out, -7.0)
+    for i in range(16):
+        for j in range(16):
+            want[1, 30 + j].reshape(-1)[9 + i] = np.float32(tile[5 + i, 16 + j] * scale[30 + j] + bias[30 + j])
+    assert np.array_equal(out.view(np.uint32), want.view(np.uint32))  # and nothing outside the block is touched
+
+
 def test_list_buffers_smaller_than_the_nonzero_count_are_refused_not_overrun():
     x = np.ones((1, 3, 4, 4), np.float32)
     starts = np.zeros((1, 37), np.int64)
