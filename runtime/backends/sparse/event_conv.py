@@ -194,6 +194,8 @@ def event_conv(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w,
                     wbase = ((block * kernel_h + kh) * kernel_w + kw) * c_in
                     for r in range(rows):
                         q0 = ((oh0 + r) * stride_h + kh * dilation_h) * grid_w + kw * dilation_w
+                        if image_starts[q0] == image_starts[q0 + (out_w - 1) * stride_w + 1]:
+                            continue  # the tap reads only empty lists in this row (padding, or no spikes)
                         if unit_values[n]:
                             visited += accumulate_row(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
                         else:

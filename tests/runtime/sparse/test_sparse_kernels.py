@@ -160,6 +160,19 @@ def test_a_transposed_block_store_equals_the_scalar_epilogue(dtype):
     assert np.array_equal(out.view(np.uint32), want.view(np.uint32))  # and nothing outside the block is touched
 
 
+@pytest.mark.parametrize("column", [0, 10])
+def test_a_lone_spike_at_the_edge_of_a_row_reaches_every_output_it_touches(column):
+    """The kernel skips a tap's row when all its lists are empty: the first and last list count too."""
+    x = np.zeros((3, 5, 11), np.float32)
+    x[1, 2, column] = 1
+    weight = np.random.default_rng(column).standard_normal((40, 3, 3, 3)).astype(np.float32)
+    for strides in ((1, 1), (1, 2)):
+        geometry = dict(pads=(1, 1, 1, 1), strides=strides, dilations=(1, 1))
+        got, events = event(x, weight, **geometry)
+        np.testing.assert_allclose(got, reference_conv(x[None], weight, None, **geometry)[0], rtol=1e-6, atol=1e-6)
+        assert events == taps_inside(x, (3, 3), (1, 1, 1, 1), strides, (1, 1), got.shape[1:])
+
+
 def test_list_buffers_smaller_than_the_nonzero_count_are_refused_not_overrun():
     x = np.ones((1, 3, 4, 4), np.float32)
     starts = np.zeros((1, 37), np.int64)
