@@ -5,7 +5,7 @@ across a variable-length list of weight rows (it loads and stores the
 accumulator for every row, which caps the loop at ~4 adds per cycle on the
 machine we measured). This intrinsic states the loop with an explicit
 ``<32 x float>`` (or ``<32 x i32>``) accumulator, which LLVM lowers to four
-AVX2 registers on x86-64 and eight NEON registers on aarch64: one weight row
+AVX2 (or two AVX-512) registers on x86-64 and eight NEON registers on aarch64: one weight row
 of 32 output channels is added per contributing input spike, nothing else
 touches memory. See ``docs/decisions.md`` ("sparse backend").
 
