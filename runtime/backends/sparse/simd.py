@@ -30,6 +30,10 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
+from edge_snn.runtime.backends.sparse.kernel_cache import drop_stale_cache
+
+drop_stale_cache()  # every kernel module imports this one first: no stale cached kernel can load (see kernel_cache)
+
 LANES = 32  # output channels per weight row (the vector width of one accumulator)
 
 

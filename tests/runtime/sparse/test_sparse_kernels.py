@@ -350,3 +350,33 @@ def test_convs_sharing_a_weight_that_feed_each_other_run_one_by_one(tmp_path):
     # y2 leaves the graph, so its unit writes each call into a new array: the first result stays as it was
     program.run({"x": np.ones_like(x)})
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_the_kernel_cache_is_dropped_when_any_kernel_source_changes(tmp_path):
+    """numba checks a cached kernel against its own file only; an edit of simd.py alone must not load stale code."""
+    from edge_snn.runtime.backends.sparse.kernel_cache import FINGERPRINT_FILE, drop_stale_cache
+
+    (tmp_path / "simd.py").write_text("LANES = 32\n")
+    (tmp_path / "event_conv.py").write_text("def kernel(): pass\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+
+    def cached():
+        names = ["event_conv.kernel-1.py311.nbi", "event_conv.kernel-1.py311.1.nbc", "event_conv.cpython-311.pyc"]
+        for name in names:
+            (cache / name).write_bytes(b"x")
+        return names
+
+    names = cached()
+    assert [p.name for p in drop_stale_cache(tmp_path)] == sorted(names[:2])  # no fingerprint yet: dropped
+    assert (cache / names[2]).exists() and (cache / FINGERPRINT_FILE).exists()
+    cached()
+    assert drop_stale_cache(tmp_path) == []  # same sources: kept
+    assert all((cache / n).exists() for n in names)
+    (tmp_path / "simd.py").write_text("LANES = 16\n")  # the intrinsics' module alone changes
+    assert len(drop_stale_cache(tmp_path)) == 2
+    assert drop_stale_cache(tmp_path) == []
+    (cache / FINGERPRINT_FILE).unlink()
+    (cache / FINGERPRINT_FILE).mkdir()  # an unreadable, unwritable stamp: the caller still never fails
+    cached()
+    assert len(drop_stale_cache(tmp_path)) == 2
