@@ -71,10 +71,11 @@ def test_lists_hold_each_positions_nonzero_channels_on_the_padded_grid():
 
 @pytest.mark.parametrize("width,channels", [(5, 5), (16, 5), (63, 5), (64, 5), (65, 5), (130, 5), (16, 64), (9, 65), (5, 130)])
 def test_lists_of_any_row_width_equal_a_plain_scan(width, channels):
-    """Work items are bands of 64 // width rows (7 rows: a short last band); a position's channels are bits
-    of 64-bit words (65 and 130 channels span two and three words)."""
+    """Work items are bands of BAND_POSITIONS // width rows (20 rows: one band, or bands with a short last one);
+    a position's channels are bits of 64-bit words (65 and 130 channels span two and three words)."""
+    assert E.BAND_POSITIONS // 130 < 20 and 20 % (E.BAND_POSITIONS // 64) != 0  # several bands, a short last one
     rng = np.random.default_rng(width * channels)
-    images = (rng.random((2, channels, 7, width)) < 0.3) * rng.choice([1.0, 0.5, -2.0], (2, channels, 7, width))
+    images = (rng.random((2, channels, 20, width)) < 0.3) * rng.choice([1.0, 0.5, -2.0], (2, channels, 20, width))
     pads = (1, 2, 0, 1)
     grid, starts, idx, vals, not_one = lists_of(images, pads)
     want_idx, want_vals, want_lengths = [], [], []
