@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_snn.errors import UserError
-from edge_snn.runtime.backends.sparse.graph import Graph
 from edge_snn.runtime.backends.sparse.buffers import aligned_empty
+from edge_snn.runtime.backends.sparse.graph import Graph
 from edge_snn.runtime.conv_taps import inside_pairs
 from edge_snn.runtime.model_file import node_attributes
 

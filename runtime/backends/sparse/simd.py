@@ -43,6 +43,13 @@ def _element(dtype) -> ir.Type:
     return ir.IntType(dtype.bitwidth)
 
 
+def _splat(builder, scalar, vector_type: ir.VectorType):
+    """``scalar`` in every lane of a ``vector_type`` value (LLVM's insert + zero-mask shuffle, one broadcast)."""
+    undefined = ir.Constant(vector_type, ir.Undefined)
+    first = builder.insert_element(undefined, scalar, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(ir.IntType(32), vector_type.count), [0] * vector_type.count))
+
+
 def _make(scaled: bool):
     def typer(typingctx, tile, t0, w2, wbase, starts, idx, vals, q0, qstep, n):
         for name, arr in (("tile", tile), ("w2", w2), ("starts", starts), ("idx", idx), ("vals", vals)):
@@ -56,7 +63,7 @@ def _make(scaled: bool):
     def _codegen(context, builder, signature, args):
         sig = signature.args
         tile_a, w_a, starts_a, idx_a, vals_a = (context.make_array(sig[i])(context, builder, args[i]) for i in (0, 2, 4, 5, 6))
-        i64, i32 = ir.IntType(64), ir.IntType(32)
+        i64 = ir.IntType(64)
         floating = isinstance(sig[0].dtype, types.Float)
         acc_el = _element(sig[0].dtype)
         acc_t = ir.VectorType(acc_el, LANES)
@@ -119,9 +126,8 @@ def _make(scaled: bool):
         term = widen(builder.load(row_ptr, align=1))
         if scaled:
             scalar = convert_scalar(builder.load(builder.gep(vals_a.data, [k])))
-            splat = builder.insert_element(ir.Constant(acc_t, ir.Undefined), scalar, ir.Constant(i32, 0))
-            splat = builder.shuffle_vector(splat, ir.Constant(acc_t, ir.Undefined), ir.Constant(ir.VectorType(i32, LANES), [0] * LANES))
-            term = builder.fmul(term, splat) if floating else builder.mul(term, splat)
+            lanes = _splat(builder, scalar, acc_t)
+            term = builder.fmul(term, lanes) if floating else builder.mul(term, lanes)
         summed = builder.fadd(acc, term) if floating else builder.add(acc, term)
         k.add_incoming(builder.add(k, ir.Constant(i64, 1)), k_body)
         acc.add_incoming(summed, k_body)
@@ -204,12 +210,10 @@ def store_transposed(typingctx, tile, t0, j0, out, n, co, pos, scale, bias):
         out_bytes = builder.bitcast(out_a.data, i8.as_pointer())
         out_strides = [builder.extract_value(out_a.strides, k) for k in (0, 1)]
         base = builder.add(builder.mul(n, out_strides[0]), builder.mul(pos, ir.Constant(i64, 4)))
-        wide = f32 if floating else f64
+        wide_t = ir.VectorType(f32 if floating else f64, BLOCK)
 
         def splat(value):
-            vec = builder.insert_element(ir.Constant(ir.VectorType(wide, BLOCK), ir.Undefined), value, ir.Constant(i32, 0))
-            return builder.shuffle_vector(vec, ir.Constant(ir.VectorType(wide, BLOCK), ir.Undefined),
-                                          ir.Constant(ir.VectorType(i32, BLOCK), [0] * BLOCK))
+            return _splat(builder, value, wide_t)
 
         for j in range(BLOCK):
             channel = builder.add(co, ir.Constant(i64, j))
