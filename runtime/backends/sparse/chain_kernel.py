@@ -135,6 +135,72 @@ def _total(values):
     return total
 
 
+@nb.njit(cache=True, nogil=True)
+def interpret(code, i0, i1, reg, full_addresses, row_inputs, out_addresses, sums, size, length, r0, r1, lo, hi):
+    """Instructions ``i0 .. i1`` of ``code`` on rows ``r0 .. r1``, values ``lo .. hi`` of each row.
+
+    ``reg [registers, (r1 - r0) * (hi - lo)]`` holds the registers of that
+    stretch, and keeps them between calls: the fused conv kernel
+    (:mod:`.conv_chain`) runs a time-major chain one step's instructions at a
+    time, as each step's conv output of the stretch is ready. More than one row
+    needs whole rows (``lo = 0, hi = length``): the rows are then one
+    contiguous stretch. ``sums`` receives the ``SUM`` totals.
+    """
+    seg = hi - lo
+    start = r0 * length + lo
+    n = (r1 - r0) * seg
+    for i in range(i0, i1):
+        op, dst, ka, ia, kb, ib = code[i, 0], code[i, 1], code[i, 2], code[i, 3], code[i, 4], code[i, 5]
+        if op == STORE:
+            o = nb.carray(address_as_pointer(out_addresses[dst]), size, np.float32)[start:start + n]
+            src = reg[ia]
+            for j in range(n):  # explicit loops: slice assignment inside prange miscompiles (numba 0.68)
+                o[j] = src[j]
+            continue
+        if op == SUM:
+            sums[dst] += _total(reg[ia])
+            continue
+        d = reg[dst]
+        if ka == FULL:
+            va = nb.carray(address_as_pointer(full_addresses[ia]), size, np.float32)[start:start + n]
+        else:
+            va = reg[ia]
+        if kb == FULL:
+            vb = nb.carray(address_as_pointer(full_addresses[ib]), size, np.float32)[start:start + n]
+        else:
+            vb = reg[ib]
+        if op == RELU or op == COPY:
+            for rr in range(r1 - r0):  # one scalar per row for ROW operands
+                dd = d[rr * seg:(rr + 1) * seg]
+                if ka == ROW:
+                    sa = row_inputs[ia, r0 + rr]
+                    v = sa if op == COPY else max(sa, np.float32(0.0))
+                    for j in range(seg):
+                        dd[j] = v
+                else:
+                    xa = va[rr * seg:(rr + 1) * seg]
+                    if op == COPY:
+                        for j in range(seg):
+                            dd[j] = xa[j]
+                    else:
+                        for j in range(seg):
+                            dd[j] = xa[j] if xa[j] > 0 else np.float32(0.0)
+        elif ka == ROW and kb == ROW:
+            for rr in range(r1 - r0):
+                v = _scalar_op(op, row_inputs[ia, r0 + rr], row_inputs[ib, r0 + rr])
+                dd = d[rr * seg:(rr + 1) * seg]
+                for j in range(seg):
+                    dd[j] = v
+        elif kb == ROW:  # one scalar per row
+            for rr in range(r1 - r0):
+                _binary_scalar_right(op, d[rr * seg:(rr + 1) * seg], va[rr * seg:(rr + 1) * seg], row_inputs[ib, r0 + rr])
+        elif ka == ROW:
+            for rr in range(r1 - r0):
+                _binary_scalar_left(op, d[rr * seg:(rr + 1) * seg], row_inputs[ia, r0 + rr], vb[rr * seg:(rr + 1) * seg])
+        else:  # no row operand: the item's rows are one contiguous run
+            _binary(op, d, va, vb)
+
+
 @nb.njit(cache=True, parallel=True, nogil=True)
 def run_chain(code, registers, full_addresses, row_inputs, out_addresses, sum_count, rows, length):
     """Run ``code`` over all rows; returns the ``SUM`` totals.
@@ -165,58 +231,7 @@ def run_chain(code, registers, full_addresses, row_inputs, out_addresses, sum_co
             r1 = r0 + 1
             lo = (item % splits) * segment
             hi = min(lo + segment, length)
-        seg = hi - lo
-        start = r0 * length + lo
-        n = (r1 - r0) * seg
-        reg = np.empty((registers, n), np.float32)
-        for i in range(code.shape[0]):
-            op, dst, ka, ia, kb, ib = code[i, 0], code[i, 1], code[i, 2], code[i, 3], code[i, 4], code[i, 5]
-            if op == STORE:
-                o = nb.carray(address_as_pointer(out_addresses[dst]), size, np.float32)[start:start + n]
-                src = reg[ia]
-                for j in range(n):  # explicit loops: slice assignment inside prange miscompiles (numba 0.68)
-                    o[j] = src[j]
-                continue
-            if op == SUM:
-                partial[item, dst] += _total(reg[ia])
-                continue
-            d = reg[dst]
-            if ka == FULL:
-                va = nb.carray(address_as_pointer(full_addresses[ia]), size, np.float32)[start:start + n]
-            else:
-                va = reg[ia]
-            if kb == FULL:
-                vb = nb.carray(address_as_pointer(full_addresses[ib]), size, np.float32)[start:start + n]
-            else:
-                vb = reg[ib]
-            if op == RELU or op == COPY:
-                for rr in range(r1 - r0):  # one scalar per row for ROW operands
-                    dd = d[rr * seg:(rr + 1) * seg]
-                    if ka == ROW:
-                        sa = row_inputs[ia, r0 + rr]
-                        v = sa if op == COPY else max(sa, np.float32(0.0))
-                        for j in range(seg):
-                            dd[j] = v
-                    else:
-                        xa = va[rr * seg:(rr + 1) * seg]
-                        if op == COPY:
-                            for j in range(seg):
-                                dd[j] = xa[j]
-                        else:
-                            for j in range(seg):
-                                dd[j] = xa[j] if xa[j] > 0 else np.float32(0.0)
-            elif ka == ROW and kb == ROW:
-                for rr in range(r1 - r0):
-                    v = _scalar_op(op, row_inputs[ia, r0 + rr], row_inputs[ib, r0 + rr])
-                    dd = d[rr * seg:(rr + 1) * seg]
-                    for j in range(seg):
-                        dd[j] = v
-            elif kb == ROW:  # one scalar per row
-                for rr in range(r1 - r0):
-                    _binary_scalar_right(op, d[rr * seg:(rr + 1) * seg], va[rr * seg:(rr + 1) * seg], row_inputs[ib, r0 + rr])
-            elif ka == ROW:
-                for rr in range(r1 - r0):
-                    _binary_scalar_left(op, d[rr * seg:(rr + 1) * seg], row_inputs[ia, r0 + rr], vb[rr * seg:(rr + 1) * seg])
-            else:  # no row operand: the item's rows are one contiguous run
-                _binary(op, d, va, vb)
+        reg = np.empty((registers, (r1 - r0) * (hi - lo)), np.float32)
+        interpret(code, 0, code.shape[0], reg, full_addresses, row_inputs, out_addresses, partial[item], size, length,
+                  r0, r1, lo, hi)
     return partial.sum(axis=0)

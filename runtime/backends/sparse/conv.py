@@ -37,6 +37,7 @@ from edge_snn.runtime.model_file import node_attributes
 MODES = ("auto", "event", "dense")
 DEFAULT_CROSSOVER = 0.5  # nonzero fraction above which dense wins, before the list cost (docs/benchmarks.md, rate sweep)
 LIST_CACHE_BYTES = 1024 * 1024  # lists per event_conv call (ConvGroup); 256 KiB measured the same, within noise
+CHAIN_POSITIONS = 1024  # output positions per work item of a fused conv + chain call: the membrane stays in L2
 LIST_COST = 20.0  # compressing one input element costs about as much as 20 synaptic adds (1.7 ns vs 12 G adds/s)
 
 
@@ -180,6 +181,8 @@ class ConvGroup:
     schedule circular, see :mod:`.program`).
     """
 
+    chain_positions = CHAIN_POSITIONS
+
     def __init__(self, members: list[ConvUnit], graph_outputs=()):
         self.members = members
         self.order = min(m.order for m in members)
@@ -194,7 +197,11 @@ class ConvGroup:
         leaving = set(graph_outputs).intersection(self.outputs)
         self._outputs = None if leaving else aligned_empty((len(members), *first.y_shape), np.float32)
 
-    def run(self, env: dict, context) -> None:
+    def run(self, env: dict, context, chain=None) -> bool:
+        """Convolve every member into ``env``; True if ``chain`` (a chain unit and its step bounds) ran too.
+
+        The chain runs fused (:mod:`.conv_chain`) when every member is event-driven in this call.
+        """
         from edge_snn.runtime.backends.sparse import event_conv as E
 
         start = time.perf_counter()
@@ -220,40 +227,77 @@ class ConvGroup:
                 work._dense_needed += m.dense_macs * nonzero / x.size
             else:
                 events.append((m, x, nonzero))
-        if events:
+        fused = chain is not None and len(events) == len(self.members)
+        if fused:
+            self._run_fused(env, events, *chain)
+        elif events:
             self._run_events(env, events)
         work.seconds += time.perf_counter() - start
+        return fused
 
     def _run_events(self, env: dict, events: list) -> None:
         """The event-mode members, a run of them per call: lists built, then convolved while still in cache."""
+        from edge_snn.runtime.backends.sparse import event_conv as E
+
+        first = self.members[0]
+        synaptic = 0
+        for a, b in _runs([nonzero for _, _, nonzero in events], first.list_dtype.itemsize + 4):
+            starts, not_one = self._build_lists(events[a:b])
+            y = np.empty((b - a, *first.y_shape), np.float32) if self._outputs is None else self._outputs[a:b]
+            synaptic += E.event_conv(starts, self._idx, self._vals, not_one == 0, *self._kernel_arguments(),
+                                     y.reshape(-1, *first.y_shape[1:]))
+            for (m, _, _), out in zip(events[a:b], y):
+                env[m.y_name] = out
+        self._count(len(events), synaptic)
+
+    def _run_fused(self, env: dict, events: list, chain, bounds: np.ndarray, lif: np.ndarray, lif_state: int,
+                   lif_final: int) -> None:
+        """All members event-driven, and the chain that reads them run inside the convolution's work items."""
+        from edge_snn.runtime.backends.sparse.conv_chain import event_conv_chain
+
+        first = self.members[0]
+        starts, not_one = self._build_lists(events)
+        y = self._outputs
+        for (m, _, _), out in zip(events, y):
+            env[m.y_name] = out
+        bound = chain.bind(env)
+        program = chain.program
+        synaptic, sums = event_conv_chain(starts, self._idx, self._vals, not_one == 0, *self._kernel_arguments(),
+                                          y.reshape(-1, *first.y_shape[1:]), first.y_shape[0], program.code, bounds,
+                                          program.registers, bound.full_addresses, bound.rows, bound.out_addresses,
+                                          len(program.sums), lif, lif_state, lif_final, self.chain_positions)
+        chain.finish(env, bound, sums)
+        self._count(len(events), synaptic)
+
+    def _build_lists(self, events: list) -> tuple[np.ndarray, np.ndarray]:
+        """The compressed inputs of ``events`` (see :func:`.event_conv.build_lists`) into the reused list buffers."""
         from edge_snn.runtime.backends.sparse import event_conv as E
         from edge_snn.runtime.backends.sparse.simd import image_addresses
 
         first = self.members[0]
         _, c_in, h, w = first.x_shape
-        kh, kw = first.kernel
-        synaptic = 0
-        for a, b in _runs([nonzero for _, _, nonzero in events], first.list_dtype.itemsize + 4):
-            # the kernels read each input in place, by address; ``events`` keeps the arrays alive meanwhile
-            addresses = image_addresses([x for _, x, _ in events[a:b]])
-            total = sum(nonzero for _, _, nonzero in events[a:b])
-            if self._idx.size <= total:
-                self._idx = np.empty(total + 1, np.int32)
-                self._vals = np.empty(total + 1, first.list_dtype)
-            starts = np.empty((addresses.size, first.grid[0] * first.grid[1] + 1), np.int64)
-            not_one = np.empty(addresses.size, np.int64)
-            E.build_lists(addresses, c_in, h, w, first.pads[0], first.pads[1], first.grid[0], first.grid[1],
-                          starts, self._idx, self._vals, not_one)
-            y = np.empty((b - a, *first.y_shape), np.float32) if self._outputs is None else self._outputs[a:b]
-            synaptic += E.event_conv(starts, self._idx, self._vals, not_one == 0, first.packed, c_in, kh, kw,
-                                     first.grid[1], first.strides[0], first.strides[1], first.dilations[0],
-                                     first.dilations[1], first.scale, first.bias, first.accumulator,
-                                     y.reshape(-1, *first.y_shape[1:]))
-            for (m, _, _), out in zip(events[a:b], y):
-                env[m.y_name] = out
-        work = first.layer.work
-        work.event_calls += len(events)
-        work.synaptic_ops += synaptic * first.y_shape[1]
+        # the kernels read each input in place, by address; ``events`` keeps the arrays alive meanwhile
+        addresses = image_addresses([x for _, x, _ in events])
+        total = sum(nonzero for _, _, nonzero in events)
+        if self._idx.size <= total:
+            self._idx = np.empty(total + 1, np.int32)
+            self._vals = np.empty(total + 1, first.list_dtype)
+        starts = np.empty((addresses.size, first.grid[0] * first.grid[1] + 1), np.int64)
+        not_one = np.empty(addresses.size, np.int64)
+        E.build_lists(addresses, c_in, h, w, first.pads[0], first.pads[1], first.grid[0], first.grid[1],
+                      starts, self._idx, self._vals, not_one)
+        return starts, not_one
+
+    def _kernel_arguments(self) -> tuple:
+        """The weights, geometry and epilogue of the layer, as :func:`.event_conv.event_conv` takes them after the lists."""
+        first = self.members[0]
+        return (first.packed, first.x_shape[1], *first.kernel, first.grid[1], *first.strides, *first.dilations,
+                first.scale, first.bias, first.accumulator)
+
+    def _count(self, calls: int, synaptic: int) -> None:
+        work = self.members[0].layer.work
+        work.event_calls += calls
+        work.synaptic_ops += synaptic * self.members[0].y_shape[1]
 
 
 def _runs(nonzeros: list[int], entry_bytes: int) -> list[tuple[int, int]]:

@@ -162,14 +162,61 @@ def build_lists(addresses, c_in, h, w, pad_top, pad_left, grid_h, grid_w, starts
     return total
 
 
+@nb.njit(cache=True, nogil=True)
+def convolve_image(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w, grid_w, stride_h, stride_w,
+                   dilation_h, dilation_w, scale, bias, out, tile, n, block, oh0, rows):
+    """Image ``n``'s output channels ``block * 32 ...`` on output rows ``oh0 .. oh0 + rows`` into ``out``.
+
+    One work item of :func:`event_conv` (and of the fused kernel in
+    :mod:`.conv_chain`) for one image: the tile is zeroed, every tap's rows
+    added, then scaled, biased and stored. Returns the rows it added.
+    """
+    c_out, out_w = out.shape[1], out.shape[3]
+    for t in range(rows * out_w):  # explicit loops: slice assignment inside prange miscompiles (numba 0.68)
+        for j in range(LANES):
+            tile[t, j] = 0
+    visited = 0
+    image_starts = starts[n]
+    for kh in range(kernel_h):
+        for kw in range(kernel_w):
+            wbase = ((block * kernel_h + kh) * kernel_w + kw) * c_in
+            for r in range(rows):
+                q0 = ((oh0 + r) * stride_h + kh * dilation_h) * grid_w + kw * dilation_w
+                if image_starts[q0] == image_starts[q0 + (out_w - 1) * stride_w + 1]:
+                    continue  # the tap reads only empty lists in this row (padding, or no spikes)
+                if unit_values[n]:
+                    visited += accumulate_row(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
+                else:
+                    visited += accumulate_row_scaled(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
+    channels = min(LANES, c_out - block * LANES)
+    positions = rows * out_w
+    blocked = positions - positions % BLOCK if channels == LANES else 0
+    for t in range(0, blocked, BLOCK):  # the tile's positions are contiguous in each channel plane
+        for j in range(0, LANES, BLOCK):
+            store_transposed(tile, t, j, out, n, block * LANES + j, oh0 * out_w + t, scale, bias)
+    for j in range(channels):
+        co = block * LANES + j
+        s, b = scale[co], bias[co]
+        for t in range(blocked, positions):
+            out[n, co, oh0 + t // out_w, t % out_w] = np.float32(tile[t, j] * s + b)
+    return visited
+
+
+@nb.njit(cache=True, nogil=True)
+def tiling(out_h, out_w):
+    """(output rows per work item, row tiles): a tile of 32 channels stays within ``TILE_BYTES``."""
+    rows_per_tile = max(1, min(out_h, TILE_BYTES // (out_w * LANES * 4)))
+    return rows_per_tile, (out_h + rows_per_tile - 1) // rows_per_tile
+
+
 @nb.njit(cache=True, parallel=True, nogil=True)
 def event_conv(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w, grid_w, stride_h, stride_w,
                dilation_h, dilation_w, scale, bias, accumulator, out):
     """``out [N, C_out, Ho, Wo]`` (float32) = conv of each listed image (see :func:`build_lists`).
 
-    Each work item (a block of 32 output channels and a band of output rows)
-    runs every image, so the block's weight slabs are loaded once for all N
-    images (the T steps of a layer) instead of once per image.
+    Each work item (a block of 32 output channels and a band of
+    output rows, see :func:`tiling`) runs every image, so the block's weight slabs are loaded once
+    for all N images (the T steps of a layer) instead of once per image.
     ``accumulator``: ``np.float32`` for float weights, ``np.int32`` for int8.
     ``unit_values [N]``: every listed value of image n is 1 (spikes), so rows
     are added, not multiplied. ``scale [C_out]`` multiplies each output channel
@@ -180,8 +227,7 @@ def event_conv(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w,
     images, c_out, out_h, out_w = out.shape
     taps = kernel_h * kernel_w
     blocks = packed.shape[0] // (taps * c_in)
-    rows_per_tile = max(1, min(out_h, TILE_BYTES // (out_w * LANES * 4)))
-    row_tiles = (out_h + rows_per_tile - 1) // rows_per_tile
+    rows_per_tile, row_tiles = tiling(out_h, out_w)
     events = 0
     for item in nb.prange(blocks * row_tiles):
         block = item // row_tiles
@@ -190,32 +236,9 @@ def event_conv(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w,
         tile = np.empty((rows * out_w, LANES), accumulator)
         visited = 0
         for n in range(images):
-            for t in range(rows * out_w):  # explicit loops: slice assignment inside prange miscompiles (numba 0.68)
-                for j in range(LANES):
-                    tile[t, j] = 0
-            image_starts = starts[n]
-            for kh in range(kernel_h):
-                for kw in range(kernel_w):
-                    wbase = ((block * kernel_h + kh) * kernel_w + kw) * c_in
-                    for r in range(rows):
-                        q0 = ((oh0 + r) * stride_h + kh * dilation_h) * grid_w + kw * dilation_w
-                        if image_starts[q0] == image_starts[q0 + (out_w - 1) * stride_w + 1]:
-                            continue  # the tap reads only empty lists in this row (padding, or no spikes)
-                        if unit_values[n]:
-                            visited += accumulate_row(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
-                        else:
-                            visited += accumulate_row_scaled(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
-            channels = min(LANES, c_out - block * LANES)
-            positions = rows * out_w
-            blocked = positions - positions % BLOCK if channels == LANES else 0
-            for t in range(0, blocked, BLOCK):  # the tile's positions are contiguous in each channel plane
-                for j in range(0, LANES, BLOCK):
-                    store_transposed(tile, t, j, out, n, block * LANES + j, oh0 * out_w + t, scale, bias)
-            for j in range(channels):
-                co = block * LANES + j
-                s, b = scale[co], bias[co]
-                for t in range(blocked, positions):
-                    out[n, co, oh0 + t // out_w, t % out_w] = np.float32(tile[t, j] * s + b)
+            visited += convolve_image(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w, grid_w,
+                                      stride_h, stride_w, dilation_h, dilation_w, scale, bias, out, tile, n, block,
+                                      oh0, rows)
         if block == 0:
             events += visited
     return events

@@ -64,6 +64,31 @@ class ChainProgram:
     def outputs(self) -> list[str]:
         return [n for names in self.stores for n in names] + [n for n, _ in self.sums] + list(self.passthrough)
 
+    def step_bounds(self, steps: list[str]) -> np.ndarray | None:
+        """Where each step's instructions start, for :mod:`.conv_chain`; None if the chain cannot run step by step.
+
+        ``steps`` are full inputs that become ready one after another (a
+        layer's T conv outputs). Step n runs from the first instruction that
+        reads ``steps[n]`` to the one before the first that reads
+        ``steps[n + 1]`` (step 0 from the start, the last step to the end). That
+        needs every step read, and first read in their order: then no
+        instruction reads a step before its turn.
+        """
+        position = {self.full_inputs.index(name): n for n, name in enumerate(steps) if name in self.full_inputs}
+        if len(position) != len(steps):
+            return None
+        first: dict[int, int] = {}
+        for i, (op, _, ka, ia, kb, ib) in enumerate(self.code.tolist()):
+            if op in (K.STORE, K.SUM):
+                continue
+            for kind, index in ((ka, ia), (kb, ib)):
+                if kind == K.FULL and index in position:
+                    first.setdefault(position[index], i)
+        order = [first.get(n) for n in range(len(steps))]
+        if None in order or order != sorted(order):
+            return None
+        return np.array([0, *order[1:], len(self.code)], np.int64)
+
     def stores_over_inputs(self, writable: set[str]) -> dict[int, int]:
         """Store slot -> index of a full input in ``writable`` whose memory the store may reuse.
 

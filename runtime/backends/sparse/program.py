@@ -133,6 +133,13 @@ class ChainUnit:
     def run(self, env: dict, context: Context) -> None:
         from edge_snn.runtime.backends.sparse.chain_kernel import run_chain
 
+        bound = self.bind(env)
+        sums = run_chain(self.program.code, self.program.registers, bound.full_addresses, bound.rows,
+                         bound.out_addresses, len(self.program.sums), self.rows, self.length)
+        self.finish(env, bound, sums)
+
+    def bind(self, env: dict) -> "BoundChain":
+        """The chain's operands in ``env``, and the arrays its stores go to, as the kernels take them."""
         p = self.program
         full = [np.ascontiguousarray(env[n], np.float32) for n in p.full_inputs]
         rows = np.empty((max(len(p.row_inputs), 1), self.rows), np.float32)
@@ -142,17 +149,95 @@ class ChainUnit:
             rows[i] = np.broadcast_to(value, self.row_shape).reshape(-1)
         outs = [full[self.in_place[slot]] if slot in self.in_place else np.empty(p.shape, np.float32) if buffer is None
                 else buffer for slot, buffer in enumerate(self._buffers)]
-        full_addresses = np.array([a.ctypes.data for a in full] or [0], np.int64)
-        out_addresses = np.array([a.ctypes.data for a in outs] or [0], np.int64)
-        sums = run_chain(p.code, p.registers, full_addresses, rows, out_addresses, len(p.sums), self.rows, self.length)
-        del full  # kept alive through the call above
-        for names, array in zip(p.stores, outs):
+        return BoundChain(full, rows, outs, np.array([a.ctypes.data for a in full] or [0], np.int64),
+                          np.array([a.ctypes.data for a in outs] or [0], np.int64))
+
+    def finish(self, env: dict, bound: "BoundChain", sums: np.ndarray) -> None:
+        """Put the chain's results (stores, ``SUM`` totals, passed-through inputs) into ``env``."""
+        p = self.program
+        for names, array in zip(p.stores, bound.outs):
             for name in names:
                 env[name] = array
         for (name, shape), total in zip(p.sums, sums):
             env[name] = np.full(shape, total, np.float32)
         for name, source in p.passthrough.items():
             env[name] = env[source]
+
+
+@dataclass
+class BoundChain:
+    """A chain bound to one call's values; ``full`` and ``outs`` keep alive the arrays behind the addresses."""
+
+    full: list
+    rows: np.ndarray
+    outs: list
+    full_addresses: np.ndarray
+    out_addresses: np.ndarray
+
+
+class ConvChainUnit:
+    """A layer's convolutions and the chain that alone reads them: one pass (:mod:`.conv_chain`) when all run event-driven.
+
+    The unit stands where the chain stood in the schedule (the convolutions'
+    inputs are ready before it, and only the chain read their outputs). A call
+    in which some step runs dense runs the two units one after the other, as
+    does every call with ``fused`` False (the reference the tests compare with).
+    """
+
+    fused = True
+
+    def __init__(self, group: ConvGroup, chain: ChainUnit, bounds: np.ndarray):
+        from edge_snn.runtime.backends.sparse.lif_steps import match_lif_steps
+
+        self.group, self.chain = group, chain
+        matched = match_lif_steps(chain.program, group.outputs)
+        self.steps = (bounds, *(matched or (np.zeros((0, 7), np.int64), -1, -1)))
+        self.order = chain.order
+        internal = set(group.outputs)
+        self.inputs = [*group.inputs, *(n for n in chain.inputs if n not in internal)]
+        self.outputs = chain.outputs
+
+    def run(self, env: dict, context: Context) -> None:
+        if not self.group.run(env, context, chain=(self.chain, *self.steps) if self.fused else None):
+            self.chain.run(env, context)
+        for name in self.group.outputs:
+            env.pop(name, None)
+
+
+def fuse_conv_chains(units: list, keep: set[str]) -> list:
+    """Each event-capable :class:`ConvGroup` whose outputs only one chain reads, fused with that chain.
+
+    The chain must take the group's outputs as full inputs one step after
+    another (:meth:`.fusion.ChainProgram.step_bounds`) with the shape of one
+    step's output (rows ``batch x C``). The chain stores over the conv
+    outputs as it would unfused (:meth:`ChainUnit.write_over`).
+    """
+    readers: dict[str, set[int]] = {}
+    for i, unit in enumerate(units):
+        for name in unit.inputs:
+            readers.setdefault(name, set()).add(i)
+    fused: dict[int, ConvChainUnit] = {}
+    absorbed = set()
+    for i, group in enumerate(units):
+        if not isinstance(group, ConvGroup) or group._outputs is None or keep.intersection(group.outputs):
+            continue
+        who = set().union(*(readers.get(n, set()) for n in group.outputs))
+        if len(who) != 1:
+            continue
+        j = next(iter(who))
+        chain = units[j]
+        if not isinstance(chain, ChainUnit) or j in fused or j < i:
+            continue
+        p, y_shape = chain.program, tuple(group.members[0].y_shape)
+        if tuple(p.shape) != y_shape or p.row_axes != 2:
+            continue
+        bounds = p.step_bounds(group.outputs)
+        if bounds is None:
+            continue
+        chain.write_over(set(group.outputs))
+        fused[j] = ConvChainUnit(group, chain, bounds)
+        absorbed.add(i)
+    return [fused.get(j, unit) for j, unit in enumerate(units) if j not in absorbed]
 
 
 class MemoizedUnit:
@@ -210,13 +295,14 @@ def _memoize_tiny(units: list, graph: Graph, keep: set[str]) -> list:
 class Program:
     """Runs a planned graph: ``program.run(feed) -> {output name: array}``."""
 
-    def __init__(self, graph: Graph, units: list, works: dict, context: Context):
+    def __init__(self, graph: Graph, units: list, works: dict, context: Context, *, fuse: bool = True):
+        keep = set(graph.outputs) | set(graph.constants)
+        units = fuse_conv_chains(units, keep | set(graph.inputs)) if fuse else units
         self.graph, self.units, self.works, self.context = graph, units, works, context
         needed_later: dict[str, int] = {}
         for i, unit in enumerate(units):
             for name in unit.inputs:
                 needed_later[name] = i
-        keep = set(graph.outputs) | set(graph.constants)
         self.memoized = {n for u in units if isinstance(u, MemoizedUnit) for n in u.outputs} | set(graph.constants)  # returned as copies
         self.release = [[] for _ in units]
         for name, i in needed_later.items():
@@ -232,6 +318,10 @@ class Program:
         for i, unit in enumerate(units):
             if isinstance(unit, ChainUnit):
                 unit.write_over({n for n in unit.inputs if n in conv_outputs and readers[n] == {i}})
+
+    def parts(self) -> list:
+        """The units, each fused conv and chain (:class:`ConvChainUnit`) as its two parts."""
+        return [part for unit in self.units for part in ((unit.group, unit.chain) if isinstance(unit, ConvChainUnit) else (unit,))]
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import numba
@@ -317,5 +407,5 @@ def build_program(graph: Graph, known_layers: list[str], context: Context, *, fu
         if not chains:
             raise UserError(f"{graph.source}: the graph's dependencies form a cycle; re-export the model")
         chains = chains[:-1]  # a chain that is not convex: run its nodes one by one instead (never seen in exports)
-    return Program(graph, _prune(order, graph.outputs), works, context)
+    return Program(graph, _prune(order, graph.outputs), works, context, fuse=fuse)
 

@@ -230,16 +230,16 @@ def test_a_time_major_layers_steps_run_as_one_conv_unit(exported):
     path, steps = exported["time-major T=2"], 2
     graph = load_graph(str(path), lambda node, inputs: run_node(node, inputs, str(path)))
     program = build_program(graph, [], Context(threads=1))
-    groups = [u for u in program.units if isinstance(u, ConvGroup)]
+    groups = [u for u in program.parts() if isinstance(u, ConvGroup)]
     assert groups and all(len(g.members) == steps for g in groups)
     assert sum(len(g.members) for g in groups) == sum(n.op_type == "Conv" for n in graph.nodes)
-    pools = [u for u in program.units if type(u).__name__ == "PoolGroup"]  # and its AveragePool nodes as one call
+    pools = [u for u in program.parts() if type(u).__name__ == "PoolGroup"]  # and its AveragePool nodes as one call
     assert pools and all(len(p.members) == steps for p in pools)
     assert sum(len(p.members) for p in pools) == sum(n.op_type == "AveragePool" for n in graph.nodes)
 
 
 def _chain_units(runner):
-    return [u for u in runner.program.units if type(u).__name__ == "ChainUnit"]
+    return [u for u in runner.program.parts() if type(u).__name__ == "ChainUnit"]
 
 
 def test_chains_store_spikes_over_their_conv_outputs_and_compute_the_same(exported, events):
@@ -391,5 +391,5 @@ def test_dla_form_graph_with_slice_and_clip_threshold(arch, tmp_path):
     frame = (np.random.default_rng(6).random((4, 1, 2, 16, 20)) < 0.3).astype(np.float32)
     agreement, logit_diff, classes, sparse, _ = compare_with_onnxruntime(path, frame, tmp_path, mode="event")
     assert min(agreement.values()) >= 0.999 and logit_diff < 1e-3 and classes >= 0.999
-    fused = [u for u in sparse.program.units if type(u).__name__ == "ChainUnit"]
+    fused = [u for u in sparse.program.parts() if type(u).__name__ == "ChainUnit"]
     assert any("Clip" in {n.op_type for n in u.program.nodes} for u in fused)  # the threshold is fused, not node by node

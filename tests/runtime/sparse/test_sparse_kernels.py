@@ -343,7 +343,7 @@ def test_convs_sharing_a_weight_that_feed_each_other_run_one_by_one(tmp_path):
     onnx.save(model, tmp_path / "shared.onnx")
     loaded = load_graph(str(tmp_path / "shared.onnx"), lambda node, inputs: run_node(node, inputs, "shared.onnx"))
     program = build_program(loaded, [], Context(threads=1, mode="event"))
-    assert [len(u.members) for u in program.units if isinstance(u, ConvGroup)] == [1, 1]
+    assert [len(u.members) for u in program.parts() if isinstance(u, ConvGroup)] == [1, 1]
     got = program.run({"x": x})["y2"]
     want = ort_single_node("Conv", {"x": np.maximum(ort_single_node("Conv", {"x": x}, {"w": weight}, **conv)[0], 0)},
                            {"w": weight}, **conv)[0]

@@ -1,0 +1,136 @@
+"""A layer's convolutions and LIF chain in one pass (:mod:`conv_chain`): the same bits as the two units apart.
+
+The reference is the same runner with each fused unit set to run its two parts
+one after the other (``fused = False``), streamed over the same calls: every
+output (logits, every state, the spike counts) must be bit-identical, with
+the chain matched as LIF steps and with it interpreted. The LIF matcher must
+refuse any chain that computes something else.
+"""
+
+import numpy as np
+import pytest
+
+from edge_snn.export.exporter import ExportOptions, export_checkpoint
+from edge_snn.runtime import contract as C
+from edge_snn.runtime.backends import make_runner
+from edge_snn.runtime.backends.sparse import chain_kernel as K
+from edge_snn.runtime.backends.sparse.lif_steps import SPIKE_SLOT, SUM_SLOT, X, match_lif_steps
+from edge_snn.runtime.backends.sparse.program import ConvChainUnit
+from edge_snn.runtime.model_file import load_onnx_contract
+
+
+@pytest.fixture(scope="module")
+def time_major(small_checkpoint, tmp_path_factory):
+    ckpt, _ = small_checkpoint
+    path = tmp_path_factory.mktemp("conv_chain") / "t3.onnx"
+    export_checkpoint(ckpt, path, ExportOptions(timesteps=3))
+    return path
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return (np.random.default_rng(7).random((9, 1, 2, 24, 32)) < 0.3).astype(np.float32)
+
+
+def _stream(runner, contract, frames):
+    state = {C.STATE_IN + s.name: np.zeros(s.shape, s.dtype) for s in contract.state}
+    calls = []
+    for i in range(frames.shape[0] // contract.timesteps):
+        outputs, state = runner.step({C.INPUT: frames[i * contract.timesteps:(i + 1) * contract.timesteps]}, state)
+        calls.append({**outputs, **state})
+    return calls
+
+
+def _fused_units(runner):
+    return [u for u in runner.program.units if isinstance(u, ConvChainUnit)]
+
+
+@pytest.mark.parametrize("threads,positions", [(1, 1024), (2, 1024), (1, 64)])
+def test_fused_layers_compute_the_same_bits_as_conv_then_chain(time_major, frames, threads, positions):
+    """Work items of the whole map, and (``positions`` 64) of two rows of 32 each: the chain then runs row by row."""
+    contract = load_onnx_contract(time_major)
+    fused = make_runner(time_major, "sparse", threads=threads, mode="event").activate()
+    interpreted = make_runner(time_major, "sparse", threads=threads, mode="event").activate()
+    apart = make_runner(time_major, "sparse", threads=threads, mode="event").activate()
+    for runner in (fused, interpreted, apart):
+        for unit in _fused_units(runner):
+            unit.group.chain_positions = positions
+    units = _fused_units(fused)
+    assert len(units) >= 4  # the layers whose chains are compiled (conv5-7's 6x8 maps are too small here)
+    assert all(u.steps[1].shape[0] == contract.timesteps for u in units)  # each matched as LIF steps
+    for unit in _fused_units(interpreted):
+        unit.steps = (unit.steps[0], np.zeros((0, 7), np.int64), -1, -1)
+    for unit in _fused_units(apart):
+        unit.fused = False
+    want = _stream(apart, contract, frames)
+    for runner in (fused, interpreted):
+        got = _stream(runner, contract, frames)
+        for a, b in zip(got, want):
+            assert a.keys() == b.keys()
+            for key in a:
+                assert np.array_equal(a[key], b[key]), key
+    assert any(np.any(v) for v in want[-1].values())  # something fired
+
+
+def test_a_call_with_a_dense_step_runs_the_parts_apart_with_the_same_results(time_major, frames):
+    contract = load_onnx_contract(time_major)
+    auto = make_runner(time_major, "sparse", threads=1, mode="auto", crossover=0.3).activate()
+    apart = make_runner(time_major, "sparse", threads=1, mode="auto", crossover=0.3).activate()
+    for unit in _fused_units(apart):
+        unit.fused = False
+    got, want = _stream(auto, contract, frames), _stream(apart, contract, frames)
+    stats = auto.work_stats()
+    assert any(layer["dense_calls"] for layer in stats["layers"]) and any(layer["event_calls"] for layer in stats["layers"])
+    for a, b in zip(got, want):
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _lif_chain(time_major):
+    runner = make_runner(time_major, "sparse", threads=1).activate()
+    unit = _fused_units(runner)[1]
+    return unit.chain.program, unit.group.outputs
+
+
+def test_the_exported_lif_chain_matches_step_by_step(time_major):
+    program, steps = _lif_chain(time_major)
+    rows, state, final = match_lif_steps(program, steps)
+    assert [program.full_inputs[i] for i in rows[:, X]] == steps
+    assert program.full_inputs[state].startswith(C.STATE_IN)
+    assert any(name.startswith(C.STATE_OUT) for name in program.stores[final])
+    assert len(set(rows[:, SPIKE_SLOT])) == len(steps) and (rows[:, SUM_SLOT] >= 0).all()
+    bounds = program.step_bounds(steps)
+    assert bounds[0] == 0 and bounds[-1] == len(program.code) and list(bounds) == sorted(bounds)
+    assert program.step_bounds(steps[::-1]) is None  # steps read in another order cannot run one by one
+
+
+def _edited(program, edit):
+    code = edit(program.code.copy())
+    return type(program)(**{**program.__dict__, "code": code})
+
+
+@pytest.mark.parametrize("edit", ["reset operands swapped", "reset by another row", "input squared",
+                                  "an extra store", "a clamp"])
+def test_a_chain_that_computes_anything_else_is_not_matched(time_major, edit):
+    program, steps = _lif_chain(time_major)
+    code = program.code
+    subs = [i for i in range(len(code)) if code[i, 0] == K.SUB]
+    resets = [i for i in range(len(code)) if code[i, 0] == K.MUL and code[i + 1, 0] == K.SUB]
+
+    def change(c):
+        if edit == "reset operands swapped":  # mem = s * th - v
+            i = subs[1]
+            c[i, 2:4], c[i, 4:6] = code[i, 4:6], code[i, 2:4]
+        elif edit == "reset by another row":  # the reset subtracts a value other than the threshold
+            c[resets[0], 5] = code[resets[0], 5] + 1
+        elif edit == "input squared":  # the BN scale multiplies the step's input by itself
+            first = next(i for i in range(len(code)) if code[i, 0] == K.MUL and code[i, 2] == K.FULL)
+            c[first, 4:6] = code[first, 2:4]
+        elif edit == "an extra store":  # the membrane after step 0 stored to the spike's slot as well
+            c = np.insert(c, subs[0] + 1, [K.STORE, 0, K.REGISTER, code[subs[0], 1], 0, 0], axis=0)
+        elif edit == "a clamp":  # mem = max(v - s * th, v)
+            c[subs[0], 0] = K.MAX
+        return c
+
+    edited = _edited(program, change)
+    assert not np.array_equal(edited.code, program.code)
+    assert match_lif_steps(edited, steps) is None
