@@ -79,6 +79,13 @@ class LayerWork:
         self.seconds = self._dense_needed = 0.0
 
 
+def lanes_for(c_out: int) -> int:
+    """Output channels per weight row: 64 where they divide ``c_out`` (a list visit adds twice the channels), else 32."""
+    from edge_snn.runtime.backends.sparse.simd import LANES, WIDE_LANES
+
+    return WIDE_LANES if c_out % WIDE_LANES == 0 else LANES
+
+
 def layer_name(weight_source: str, known: list[str]) -> str:
     """The contract layer a weight initializer belongs to (``convs.conv2.weight_int8`` -> ``conv2``)."""
     parts = set(weight_source.replace("_", ".").split("."))
@@ -141,14 +148,14 @@ class ConvUnit:
         self.list_cost_rate = LIST_COST * b * c_in * h * w / max(self.dense_macs, 1)  # lists, as a nonzero rate
         if self.integer:
             if layer.packed_integer is None:
-                layer.packed_integer = E.pack_weights(layer.integer_weight)
+                layer.packed_integer = E.pack_weights(layer.integer_weight, lanes_for(c_out))
             self.packed = layer.packed_integer
             self.scale = (layer.weight_scale.astype(np.float64) * float(self.input_scale))
             self.accumulator = np.int32
             self.list_dtype = np.dtype(np.int8)
         else:
             if layer.packed is None:
-                layer.packed = E.pack_weights(layer.weight.astype(np.float32))
+                layer.packed = E.pack_weights(layer.weight.astype(np.float32), lanes_for(c_out))
             self.packed = layer.packed
             self.scale = np.ones(c_out, np.float64)
             self.accumulator = np.float32

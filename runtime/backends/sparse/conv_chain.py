@@ -25,7 +25,6 @@ import numpy as np
 from edge_snn.runtime.backends.sparse.chain_kernel import interpret
 from edge_snn.runtime.backends.sparse.event_conv import convolve_image, tiling
 from edge_snn.runtime.backends.sparse.lif_steps import lif_window
-from edge_snn.runtime.backends.sparse.simd import LANES
 
 @nb.njit(cache=True, parallel=True, nogil=True)
 def event_conv_chain(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w, grid_w, stride_h, stride_w,
@@ -47,7 +46,8 @@ def event_conv_chain(starts, idx, vals, unit_values, packed, c_in, kernel_h, ker
     length = out_h * out_w
     size = batch * c_out * length
     blocks = packed.shape[0] // (kernel_h * kernel_w * c_in)
-    tile_rows, _ = tiling(out_h, out_w)
+    lanes = packed.shape[1]
+    tile_rows, _ = tiling(out_h, out_w, lanes)
     band_rows = min(out_h, max(1, positions // out_w))
     bands = (out_h + band_rows - 1) // band_rows
     whole = band_rows == out_h  # a band is the whole map: the block's channels are one contiguous stretch
@@ -57,9 +57,9 @@ def event_conv_chain(starts, idx, vals, unit_values, packed, c_in, kernel_h, ker
         block = item // bands
         top = (item % bands) * band_rows
         band = min(band_rows, out_h - top)
-        channels = min(LANES, c_out - block * LANES)
+        channels = min(lanes, c_out - block * lanes)
         lo, hi = top * out_w, (top + band) * out_w
-        tile = np.empty((min(tile_rows, band) * out_w, LANES), accumulator)
+        tile = np.empty((min(tile_rows, band) * out_w, lanes), accumulator)
         matched = lif.shape[0] > 0
         membrane = np.empty((batch, channels * (hi - lo) if matched else 1), np.float32)
         if whole and not matched:
@@ -73,7 +73,7 @@ def event_conv_chain(starts, idx, vals, unit_values, packed, c_in, kernel_h, ker
                                           stride_h, stride_w, dilation_h, dilation_w, scale, bias, out, tile, n,
                                           block, oh0, min(tile_rows, top + band - oh0))
             step, b = n // batch, n % batch
-            r0 = b * c_out + block * LANES
+            r0 = b * c_out + block * lanes
             if matched:
                 lif_window(lif, step, lif_state, lif_final, membrane[b], full_addresses, row_inputs, out_addresses,
                            partial[item], size, length, r0, r0 + channels, lo, hi)

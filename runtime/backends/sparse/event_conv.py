@@ -38,24 +38,29 @@ import numba as nb
 import numpy as np
 
 from edge_snn.runtime.backends.sparse.buffers import aligned_empty
-from edge_snn.runtime.backends.sparse.simd import (BLOCK, LANES, accumulate_row, accumulate_row_scaled, address_as_pointer,
+from edge_snn.runtime.backends.sparse.simd import (BLOCK, LANES, WIDE_LANES, accumulate_row, accumulate_row_scaled,
+                                                   accumulate_row_scaled_wide, accumulate_row_wide, address_as_pointer,
                                                    store_transposed, trailing_zeros)
 
 TILE_BYTES = 16 * 1024  # output tile per (channel block, rows): stays in L1 next to one tap's weight slab
 BAND_POSITIONS = 1024  # input positions per work item of build_lists (whole rows)
 
 
-def pack_weights(weight: np.ndarray) -> np.ndarray:
-    """``[C_out, C_in, KH, KW]`` -> ``[ceil(C_out/32) * KH * KW * C_in, 32]`` (rows of 32 output channels).
+def pack_weights(weight: np.ndarray, lanes: int = LANES) -> np.ndarray:
+    """``[C_out, C_in, KH, KW]`` -> ``[ceil(C_out/lanes) * KH * KW * C_in, lanes]`` (rows of ``lanes`` output channels).
+
+    ``lanes``: ``LANES`` or ``WIDE_LANES``; the kernels read it from the rows' width.
 
     The rows start on cache lines (:func:`~edge_snn.runtime.backends.sparse.buffers.aligned_empty`).
     """
     c_out, c_in, kh, kw = weight.shape
-    blocks = -(-c_out // LANES)
-    padded = np.zeros((blocks * LANES, c_in, kh, kw), weight.dtype)
+    if lanes not in (LANES, WIDE_LANES):
+        raise ValueError(f"weight rows are {LANES} or {WIDE_LANES} output channels wide, not {lanes}")
+    blocks = -(-c_out // lanes)
+    padded = np.zeros((blocks * lanes, c_in, kh, kw), weight.dtype)
     padded[:c_out] = weight
-    packed = padded.reshape(blocks, LANES, c_in, kh, kw).transpose(0, 3, 4, 2, 1)
-    rows = aligned_empty((blocks * kh * kw * c_in, LANES), weight.dtype)
+    packed = padded.reshape(blocks, lanes, c_in, kh, kw).transpose(0, 3, 4, 2, 1)
+    rows = aligned_empty((blocks * kh * kw * c_in, lanes), weight.dtype)
     rows[:] = packed.reshape(rows.shape)
     return rows
 
@@ -172,8 +177,9 @@ def convolve_image(starts, idx, vals, unit_values, packed, c_in, kernel_h, kerne
     added, then scaled, biased and stored. Returns the rows it added.
     """
     c_out, out_w = out.shape[1], out.shape[3]
+    lanes = tile.shape[1]  # the packed rows' width: LANES or WIDE_LANES
     for t in range(rows * out_w):  # explicit loops: slice assignment inside prange miscompiles (numba 0.68)
-        for j in range(LANES):
+        for j in range(lanes):
             tile[t, j] = 0
     visited = 0
     image_starts = starts[n]
@@ -184,18 +190,23 @@ def convolve_image(starts, idx, vals, unit_values, packed, c_in, kernel_h, kerne
                 q0 = ((oh0 + r) * stride_h + kh * dilation_h) * grid_w + kw * dilation_w
                 if image_starts[q0] == image_starts[q0 + (out_w - 1) * stride_w + 1]:
                     continue  # the tap reads only empty lists in this row (padding, or no spikes)
-                if unit_values[n]:
+                if lanes == WIDE_LANES:
+                    if unit_values[n]:
+                        visited += accumulate_row_wide(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
+                    else:
+                        visited += accumulate_row_scaled_wide(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
+                elif unit_values[n]:
                     visited += accumulate_row(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
                 else:
                     visited += accumulate_row_scaled(tile, r * out_w, packed, wbase, image_starts, idx, vals, q0, stride_w, out_w)
-    channels = min(LANES, c_out - block * LANES)
+    channels = min(lanes, c_out - block * lanes)
     positions = rows * out_w
-    blocked = positions - positions % BLOCK if channels == LANES else 0
+    blocked = positions - positions % BLOCK if channels == lanes else 0
     for t in range(0, blocked, BLOCK):  # the tile's positions are contiguous in each channel plane
-        for j in range(0, LANES, BLOCK):
-            store_transposed(tile, t, j, out, n, block * LANES + j, oh0 * out_w + t, scale, bias)
+        for j in range(0, lanes, BLOCK):
+            store_transposed(tile, t, j, out, n, block * lanes + j, oh0 * out_w + t, scale, bias)
     for j in range(channels):
-        co = block * LANES + j
+        co = block * lanes + j
         s, b = scale[co], bias[co]
         for t in range(blocked, positions):
             out[n, co, oh0 + t // out_w, t % out_w] = np.float32(tile[t, j] * s + b)
@@ -203,9 +214,9 @@ def convolve_image(starts, idx, vals, unit_values, packed, c_in, kernel_h, kerne
 
 
 @nb.njit(cache=True, nogil=True)
-def tiling(out_h, out_w):
-    """(output rows per work item, row tiles): a tile of 32 channels stays within ``TILE_BYTES``."""
-    rows_per_tile = max(1, min(out_h, TILE_BYTES // (out_w * LANES * 4)))
+def tiling(out_h, out_w, lanes):
+    """(output rows per work item, row tiles): a tile of ``lanes`` channels stays within ``TILE_BYTES``."""
+    rows_per_tile = max(1, min(out_h, TILE_BYTES // (out_w * lanes * 4)))
     return rows_per_tile, (out_h + rows_per_tile - 1) // rows_per_tile
 
 
@@ -227,13 +238,14 @@ def event_conv(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w,
     images, c_out, out_h, out_w = out.shape
     taps = kernel_h * kernel_w
     blocks = packed.shape[0] // (taps * c_in)
-    rows_per_tile, row_tiles = tiling(out_h, out_w)
+    lanes = packed.shape[1]
+    rows_per_tile, row_tiles = tiling(out_h, out_w, lanes)
     events = 0
     for item in nb.prange(blocks * row_tiles):
         block = item // row_tiles
         oh0 = (item % row_tiles) * rows_per_tile
         rows = min(rows_per_tile, out_h - oh0)
-        tile = np.empty((rows * out_w, LANES), accumulator)
+        tile = np.empty((rows * out_w, lanes), accumulator)
         visited = 0
         for n in range(images):
             visited += convolve_image(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w, grid_w,

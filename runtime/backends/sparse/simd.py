@@ -35,6 +35,7 @@ from edge_snn.runtime.backends.sparse.kernel_cache import drop_stale_cache
 drop_stale_cache()  # every kernel module imports this one first: no stale cached kernel can load (see kernel_cache)
 
 LANES = 32  # output channels per weight row (the vector width of one accumulator)
+WIDE_LANES = 64  # the same for layers of 64k output channels: one visit of a list adds twice the channels
 
 
 def _element(dtype) -> ir.Type:
@@ -50,7 +51,7 @@ def _splat(builder, scalar, vector_type: ir.VectorType):
     return builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(ir.IntType(32), vector_type.count), [0] * vector_type.count))
 
 
-def _make(scaled: bool):
+def _make(scaled: bool, lanes: int):
     def typer(typingctx, tile, t0, w2, wbase, starts, idx, vals, q0, qstep, n):
         for name, arr in (("tile", tile), ("w2", w2), ("starts", starts), ("idx", idx), ("vals", vals)):
             if not isinstance(arr, types.Array):
@@ -66,8 +67,8 @@ def _make(scaled: bool):
         i64 = ir.IntType(64)
         floating = isinstance(sig[0].dtype, types.Float)
         acc_el = _element(sig[0].dtype)
-        acc_t = ir.VectorType(acc_el, LANES)
-        w_t = ir.VectorType(_element(sig[2].dtype), LANES)
+        acc_t = ir.VectorType(acc_el, lanes)
+        w_t = ir.VectorType(_element(sig[2].dtype), lanes)
 
         def as_i64(value, ty):
             return context.cast(builder, value, ty, types.int64)
@@ -126,8 +127,8 @@ def _make(scaled: bool):
         term = widen(builder.load(row_ptr, align=1))
         if scaled:
             scalar = convert_scalar(builder.load(builder.gep(vals_a.data, [k])))
-            lanes = _splat(builder, scalar, acc_t)
-            term = builder.fmul(term, lanes) if floating else builder.mul(term, lanes)
+            broadcast = _splat(builder, scalar, acc_t)
+            term = builder.fmul(term, broadcast) if floating else builder.mul(term, broadcast)
         summed = builder.fadd(acc, term) if floating else builder.add(acc, term)
         k.add_incoming(builder.add(k, ir.Constant(i64, 1)), k_body)
         acc.add_incoming(summed, k_body)
@@ -152,8 +153,10 @@ def _make(scaled: bool):
     return intrinsic(typer)
 
 
-accumulate_row = _make(scaled=False)
-accumulate_row_scaled = _make(scaled=True)
+accumulate_row = _make(scaled=False, lanes=LANES)
+accumulate_row_scaled = _make(scaled=True, lanes=LANES)
+accumulate_row_wide = _make(scaled=False, lanes=WIDE_LANES)
+accumulate_row_scaled_wide = _make(scaled=True, lanes=WIDE_LANES)
 
 
 BLOCK = 16  # positions x channels transposed at once by store_transposed

@@ -45,14 +45,26 @@ def _fused_units(runner):
     return [u for u in runner.program.units if isinstance(u, ConvChainUnit)]
 
 
-@pytest.mark.parametrize("threads,positions", [(1, 1024), (2, 1024), (1, 64)])
-def test_fused_layers_compute_the_same_bits_as_conv_then_chain(time_major, frames, threads, positions):
-    """Work items of the whole map, and (``positions`` 64) of two rows of 32 each: the chain then runs row by row."""
+def _repack(runner, lanes):
+    """Every conv's event weights as rows of ``lanes`` channels (64: zero-padded blocks for these small layers)."""
+    from edge_snn.runtime.backends.sparse.event_conv import pack_weights
+
+    for unit in runner.program.parts():
+        for member in getattr(unit, "members", []):
+            if hasattr(member, "packed"):
+                member.packed = pack_weights(member.layer.weight.astype(np.float32), lanes)
+
+
+@pytest.mark.parametrize("threads,positions,lanes", [(1, 1024, 32), (2, 1024, 32), (1, 64, 32), (1, 1024, 64), (2, 64, 64)])
+def test_fused_layers_compute_the_same_bits_as_conv_then_chain(time_major, frames, threads, positions, lanes):
+    """Work items of the whole map, and (``positions`` 64) of two rows of 32 each: the chain then runs row by row;
+    weight rows of 32 and of 64 channels."""
     contract = load_onnx_contract(time_major)
     fused = make_runner(time_major, "sparse", threads=threads, mode="event").activate()
     interpreted = make_runner(time_major, "sparse", threads=threads, mode="event").activate()
     apart = make_runner(time_major, "sparse", threads=threads, mode="event").activate()
     for runner in (fused, interpreted, apart):
+        _repack(runner, lanes)
         for unit in _fused_units(runner):
             unit.group.chain_positions = positions
     units = _fused_units(fused)

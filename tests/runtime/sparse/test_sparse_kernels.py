@@ -30,8 +30,10 @@ def lists_of(images, pads, dtype=np.float32):
     return grid, starts, idx[:nnz], vals[:nnz], not_one
 
 
-def event(x, weight, bias=None, *, pads=(0, 0, 0, 0), strides=(1, 1), dilations=(1, 1), integer_scale=None):
-    """The event-driven conv of ``x [C, H, W]`` (or of images ``[N, C, H, W]`` in one call) -> (output, synaptic events per channel)."""
+def event(x, weight, bias=None, *, pads=(0, 0, 0, 0), strides=(1, 1), dilations=(1, 1), integer_scale=None, lanes=32):
+    """The event-driven conv of ``x [C, H, W]`` (or of images ``[N, C, H, W]`` in one call) -> (output, synaptic events per channel).
+
+    ``lanes``: output channels per weight row (32, or 64: the kernels' wide accumulators)."""
     single = x.ndim == 3
     images = x[None] if single else x
     c_out, c_in, kh, kw = weight.shape
@@ -44,7 +46,7 @@ def event(x, weight, bias=None, *, pads=(0, 0, 0, 0), strides=(1, 1), dilations=
     b = np.zeros(c_out) if bias is None else bias.astype(np.float64)
     idx_full = np.concatenate([idx, np.zeros(1, np.int32)])
     vals_full = np.concatenate([vals, np.zeros(1, dtype)])
-    events = E.event_conv(starts, idx_full, vals_full, not_one == 0, E.pack_weights(weight), c_in, kh, kw, grid[1],
+    events = E.event_conv(starts, idx_full, vals_full, not_one == 0, E.pack_weights(weight, lanes), c_in, kh, kw, grid[1],
                           strides[0], strides[1], dilations[0], dilations[1], scale, b,
                           np.int32 if integer_scale is not None else np.float32, out)
     return (out[0] if single else out), events
@@ -103,8 +105,9 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("lanes", [32, 64])
 @pytest.mark.parametrize("name", CASES)
-def test_event_conv_equals_onnxruntime_and_counts_only_taps_on_the_map(name):
+def test_event_conv_equals_onnxruntime_and_counts_only_taps_on_the_map(name, lanes):
     case = CASES[name]
     rng = np.random.default_rng(len(name))
     x = (rng.random(case["shape"]) < 0.3).astype(np.float32)
@@ -115,7 +118,7 @@ def test_event_conv_equals_onnxruntime_and_counts_only_taps_on_the_map(name):
     weight = rng.standard_normal((case["c_out"], case["shape"][0], case["k"], case["k"])).astype(np.float32)
     bias = rng.standard_normal(case["c_out"]).astype(np.float32) if case.get("bias") else None
     geometry = dict(pads=case["pads"], strides=case["strides"], dilations=case["dilations"])
-    got, events = event(x, weight, bias, **geometry)
+    got, events = event(x, weight, bias, **geometry, lanes=lanes)
     want = reference_conv(x[None], weight, bias, **geometry)[0]
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max() * np.sqrt(x.shape[0]))  # summation order
@@ -134,6 +137,11 @@ def test_weight_rows_and_buffers_start_on_cache_lines(dtype):
     packed = E.pack_weights(weight)
     assert packed.ctypes.data % ALIGNMENT == 0
     assert np.array_equal(packed.reshape(2, 3, 3, 5, 32)[0, 1, 2, :, :], weight[:32, :, 1, 2].T)  # block 0, tap (1, 2)
+    wide = E.pack_weights(weight, 64)  # one block of 64 lanes, channels 40-63 zero
+    assert wide.ctypes.data % ALIGNMENT == 0 and wide.shape == (3 * 3 * 5, 64)
+    assert np.array_equal(wide.reshape(3, 3, 5, 64)[2, 0, :, :40], weight[:, :, 2, 0].T) and not wide.reshape(3, 3, 5, 64)[..., 40:].any()
+    with pytest.raises(ValueError, match="32 or 64"):
+        E.pack_weights(weight, 48)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int32])
@@ -161,15 +169,16 @@ def test_a_transposed_block_store_equals_the_scalar_epilogue(dtype):
     assert np.array_equal(out.view(np.uint32), want.view(np.uint32))  # and nothing outside the block is touched
 
 
+@pytest.mark.parametrize("lanes", [32, 64])
 @pytest.mark.parametrize("column", [0, 10])
-def test_a_lone_spike_at_the_edge_of_a_row_reaches_every_output_it_touches(column):
+def test_a_lone_spike_at_the_edge_of_a_row_reaches_every_output_it_touches(column, lanes):
     """The kernel skips a tap's row when all its lists are empty: the first and last list count too."""
     x = np.zeros((3, 5, 11), np.float32)
     x[1, 2, column] = 1
     weight = np.random.default_rng(column).standard_normal((40, 3, 3, 3)).astype(np.float32)
     for strides in ((1, 1), (1, 2)):
         geometry = dict(pads=(1, 1, 1, 1), strides=strides, dilations=(1, 1))
-        got, events = event(x, weight, **geometry)
+        got, events = event(x, weight, **geometry, lanes=lanes)
         np.testing.assert_allclose(got, reference_conv(x[None], weight, None, **geometry)[0], rtol=1e-6, atol=1e-6)
         assert events == taps_inside(x, (3, 3), (1, 1, 1, 1), strides, (1, 1), got.shape[1:])
 
@@ -182,7 +191,8 @@ def test_list_buffers_smaller_than_the_nonzero_count_are_refused_not_overrun():
         E.build_lists(np.array([x.ctypes.data], np.int64), 3, 4, 4, 1, 1, 6, 6, starts, idx, vals, np.empty(1, np.int64))
 
 
-def test_one_call_over_many_images_equals_each_image_alone():
+@pytest.mark.parametrize("lanes", [32, 64])
+def test_one_call_over_many_images_equals_each_image_alone(lanes):
     """The steps of a layer go through one call; spikes and pooled values mixed, so each image keeps its own add/multiply path."""
     rng = np.random.default_rng(3)
     images = (rng.random((5, 20, 9, 8)) < 0.2).astype(np.float32)
@@ -190,18 +200,19 @@ def test_one_call_over_many_images_equals_each_image_alone():
     images[3] = 0  # an image with no events at all
     weight = rng.standard_normal((40, 20, 3, 3)).astype(np.float32)
     geometry = dict(pads=(2, 2, 2, 2), dilations=(2, 2))
-    together, events = event(images, weight, **geometry)
-    alone = [event(image, weight, **geometry) for image in images]
+    together, events = event(images, weight, **geometry, lanes=lanes)
+    alone = [event(image, weight, **geometry, lanes=lanes) for image in images]
     assert np.array_equal(together, np.stack([out for out, _ in alone]))
     assert events == sum(n for _, n in alone) and alone[3][1] == 0
 
 
-def test_integer_event_conv_is_exact_integer_arithmetic_times_the_scales():
+@pytest.mark.parametrize("lanes", [32, 64])
+def test_integer_event_conv_is_exact_integer_arithmetic_times_the_scales(lanes):
     rng = np.random.default_rng(7)
     x = (rng.random((16, 12, 12)) < 0.2).astype(np.int8) * rng.integers(1, 10, (16, 12, 12)).astype(np.int8)
     weight = rng.integers(-127, 128, (50, 16, 3, 3)).astype(np.int8)
     scale = (rng.random(50) * 0.01).astype(np.float32)
-    got, _ = event(x, weight, pads=(1, 1, 1, 1), integer_scale=scale)
+    got, _ = event(x, weight, pads=(1, 1, 1, 1), integer_scale=scale, lanes=lanes)
     exact = reference_conv(x[None].astype(np.float32), weight.astype(np.float32), pads=(1, 1, 1, 1))[0]  # small ints: exact in float32
     assert np.array_equal(exact, np.round(exact))
     want = (exact.astype(np.float64) * scale.astype(np.float64)[:, None, None]).astype(np.float32)
