@@ -79,6 +79,11 @@ class LayerWork:
         self.seconds = self._dense_needed = 0.0
 
 
+def nonzero_key(name: str) -> tuple:
+    """Where a unit leaves the nonzero count of value ``name`` among a run's values, when it knows it exactly."""
+    return ("nonzero", name)
+
+
 def lanes_for(c_out: int) -> int:
     """Output channels per weight row: 64 where they divide ``c_out`` (a list visit adds twice the channels), else 32."""
     from edge_snn.runtime.backends.sparse.simd import LANES, WIDE_LANES
@@ -219,7 +224,8 @@ class ConvGroup:
             x = np.ascontiguousarray(env[m.data])
             if x.dtype != m.list_dtype:
                 x = x.astype(m.list_dtype)
-            nonzero = int(E.count_nonzero(x))
+            known = env.get(nonzero_key(m.data))  # a chain's exact spike count (program.ChainUnit)
+            nonzero = int(E.count_nonzero(x)) if known is None else known
             work.calls += 1
             work.input_elements += x.size
             work.input_nonzero += nonzero

@@ -64,6 +64,25 @@ class ChainProgram:
     def outputs(self) -> list[str]:
         return [n for names in self.stores for n in names] + [n for n, _ in self.sums] + list(self.passthrough)
 
+    def counted_stores(self) -> dict[int, int]:
+        """Store slot -> sum slot, where the store is a ``Greater`` result (0/1) and the sum adds that same value.
+
+        That total is the stored tensor's nonzero count, exactly (see
+        :class:`.program.ChainUnit`: the next conv reads it instead of counting).
+        """
+        version, spikes = {}, set()
+        stored, summed = {}, {}
+        for i, (op, dst, ka, ia, kb, ib) in enumerate(self.code.tolist()):
+            if op == K.STORE:
+                stored[dst] = version.get(ia)
+            elif op == K.SUM:
+                summed[version.get(ia)] = dst
+            else:
+                version[dst] = i
+                if op == K.GREATER:
+                    spikes.add(i)
+        return {slot: summed[v] for slot, v in stored.items() if v in spikes and v in summed}
+
     def step_bounds(self, steps: list[str]) -> np.ndarray | None:
         """Where each step's instructions start, for :mod:`.conv_chain`; None if the chain cannot run step by step.
 

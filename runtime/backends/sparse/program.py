@@ -20,7 +20,8 @@ import numpy as np
 
 from edge_snn.errors import UserError
 from edge_snn.runtime.backends.sparse.buffers import aligned_empty
-from edge_snn.runtime.backends.sparse.conv import DEFAULT_CROSSOVER, MODES, ConvGroup, group_convolutions, plan_convolutions
+from edge_snn.runtime.backends.sparse.conv import (DEFAULT_CROSSOVER, MODES, ConvGroup, group_convolutions, nonzero_key,
+                                                  plan_convolutions)
 from edge_snn.runtime.backends.sparse.fusion import ChainProgram, find_chains
 from edge_snn.runtime.backends.sparse.graph import Graph
 from edge_snn.runtime.backends.sparse.ops import OPS, unsupported
@@ -115,6 +116,7 @@ class ChainUnit:
         leaving = set(graph_outputs)
         self._buffers = [None if leaving.intersection(names) else aligned_empty(p.shape, np.float32) for names in p.stores]
         self.in_place: dict[int, int] = {}  # store slot -> full input it writes over (see write_over)
+        self.counted = program.counted_stores()
 
     def write_over(self, writable: set[str]) -> None:
         """Let stores that no graph output names reuse the memory of inputs in ``writable`` (see ``Program``).
@@ -160,6 +162,9 @@ class ChainUnit:
                 env[name] = array
         for (name, shape), total in zip(p.sums, sums):
             env[name] = np.full(shape, total, np.float32)
+        for slot, total in self.counted.items():  # spike counts, exact: a conv reading these spikes need not count them
+            for name in p.stores[slot]:
+                env[nonzero_key(name)] = int(sums[total])
         for name, source in p.passthrough.items():
             env[name] = env[source]
 

@@ -146,3 +146,20 @@ def test_a_chain_that_computes_anything_else_is_not_matched(time_major, edit):
     edited = _edited(program, change)
     assert not np.array_equal(edited.code, program.code)
     assert match_lif_steps(edited, steps) is None
+
+
+def test_spike_counts_from_the_chains_equal_the_counted_inputs(time_major, frames):
+    """A conv reading a chain's spikes takes their nonzero count from the chain's exact spike sum instead of counting."""
+    from edge_snn.runtime.backends.sparse.program import ChainUnit
+
+    contract = load_onnx_contract(time_major)
+    told = make_runner(time_major, "sparse", threads=1).activate()
+    counting = make_runner(time_major, "sparse", threads=1).activate()
+    chains = [u for u in counting.program.parts() if isinstance(u, ChainUnit)]
+    assert sum(len(u.counted) for u in chains) >= 4 * contract.timesteps  # spikes of >= 4 layers, every step
+    for unit in chains:
+        unit.counted = {}
+    got, want = _stream(told, contract, frames), _stream(counting, contract, frames)
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(got, want) for k in a)
+    layers = zip(told.work_stats()["layers"], counting.work_stats()["layers"])
+    assert all(a["input_rate"] == b["input_rate"] and a["mode"] == b["mode"] for a, b in layers)
