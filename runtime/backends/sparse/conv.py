@@ -210,16 +210,20 @@ class ConvGroup:
         self._outputs = None if leaving else aligned_empty((len(members), *first.y_shape), np.float32)
 
     def run(self, env: dict, context, chain=None) -> bool:
-        """Convolve every member into ``env``; True if ``chain`` (a chain unit and its step bounds) ran too.
+        """Convolve every member into ``env``; True if ``chain`` (a chain unit and its step data) ran too.
 
-        The chain runs fused (:mod:`.conv_chain`) when every member is event-driven in this call.
+        The chain runs fused (:mod:`.conv_chain`) when every member is
+        event-driven in this call. Otherwise, when the chain was matched as LIF
+        steps, each step's convolution (dense or event) is followed at once by
+        that step of the chain, over the whole layer (:func:`.lif_steps.lif_step`):
+        the step's output is still in cache. Else the chain is left to the caller.
         """
         from edge_snn.runtime.backends.sparse import event_conv as E
 
         start = time.perf_counter()
         first = self.members[0]
         work = first.layer.work
-        events = []
+        planned = []
         for m in self.members:
             x = np.ascontiguousarray(env[m.data])
             if x.dtype != m.list_dtype:
@@ -232,21 +236,52 @@ class ConvGroup:
             crossover = context.crossover - m.list_cost_rate
             work.crossover = crossover
             mode = context.mode if context.mode != "auto" else ("event" if nonzero <= crossover * x.size else "dense")
-            if mode == "dense":
-                dense_x = x.astype(np.float32) * m.input_scale if m.integer else x
-                env[m.y_name] = m.dense_session(context.threads)(dense_x)
-                work.dense_calls += 1
-                work.dense_macs += m.dense_macs
-                work._dense_needed += m.dense_macs * nonzero / x.size
-            else:
-                events.append((m, x, nonzero))
-        fused = chain is not None and len(events) == len(self.members)
-        if fused:
+            planned.append((m, x, nonzero, mode))
+        events = [(m, x, nonzero) for m, x, nonzero, mode in planned if mode == "event"]
+        ran = chain is not None and (len(events) == len(self.members) or chain[2].shape[0] > 0)
+        if ran and len(events) == len(self.members):
             self._run_fused(env, events, *chain)
-        elif events:
-            self._run_events(env, events)
+        elif ran:
+            self._run_stepwise(env, planned, context, *chain)
+        else:
+            for m, x, nonzero, mode in planned:
+                if mode == "dense":
+                    env[m.y_name] = self._dense(m, x, nonzero, context)
+            if events:
+                self._run_events(env, events)
         work.seconds += time.perf_counter() - start
-        return fused
+        return ran
+
+    def _dense(self, m, x, nonzero: int, context, out=None) -> np.ndarray:
+        """One member through the dense layer (into ``out`` when given), counted."""
+        work = m.layer.work
+        dense_x = x.astype(np.float32) * m.input_scale if m.integer else x
+        work.dense_calls += 1
+        work.dense_macs += m.dense_macs
+        work._dense_needed += m.dense_macs * nonzero / x.size
+        return m.dense_session(context.threads)(dense_x, out)
+
+    def _run_stepwise(self, env: dict, planned: list, context, chain, bounds, lif, lif_state, lif_final) -> None:
+        """Step by step: a member's convolution, then that step of the matched LIF chain over the layer."""
+        from edge_snn.runtime.backends.sparse import event_conv as E
+        from edge_snn.runtime.backends.sparse.lif_steps import lif_step
+
+        first = self.members[0]
+        for (m, _, _, _), out in zip(planned, self._outputs):
+            env[m.y_name] = out
+        bound = chain.bind(env)
+        sums = np.zeros(max(len(chain.program.sums), 1), np.float64)
+        membrane = np.empty(chain.rows * chain.length, np.float32)
+        for k, ((m, x, nonzero, mode), out) in enumerate(zip(planned, self._outputs)):
+            if mode == "dense":
+                self._dense(m, x, nonzero, context, out)
+            else:
+                starts, not_one = self._build_lists([(m, x, nonzero)])
+                self._count(1, E.event_conv(starts, self._idx, self._vals, not_one == 0, *self._kernel_arguments(),
+                                            out.reshape(-1, *first.y_shape[1:])))
+            lif_step(lif, k, lif_state, lif_final, membrane, bound.full_addresses, bound.rows, bound.out_addresses, sums,
+                     chain.rows, chain.length)
+        chain.finish(env, bound, sums)
 
     def _run_events(self, env: dict, events: list) -> None:
         """The event-mode members, a run of them per call: lists built, then convolved while still in cache."""

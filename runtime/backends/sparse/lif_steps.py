@@ -199,3 +199,24 @@ def lif_window(steps, k, state, final, membrane, full_addresses, row_inputs, out
             base = (r0 + rr) * length + lo
             for j in range(seg):
                 out[base + j] = membrane[rr * seg + j]
+
+
+@nb.njit(cache=True, parallel=True, nogil=True)
+def lif_step(steps, k, state, final, membrane, full_addresses, row_inputs, out_addresses, sums, rows, length):
+    """Step ``k`` of matched LIF steps over all ``rows x length`` values (``membrane``: all of them, carried).
+
+    For a layer whose convolutions run one step at a time (dense, or mixed
+    with event steps): each step's chain runs right after its convolution.
+    Spike counts are added to ``sums``.
+    """
+    per_item = max(1, 4096 // length)  # rows per work item: a few thousand values
+    items = (rows + per_item - 1) // per_item
+    partial = np.zeros((items, sums.size), np.float64)
+    for item in nb.prange(items):
+        r0 = item * per_item
+        r1 = min(rows, r0 + per_item)
+        lif_window(steps, k, state, final, membrane[r0 * length:r1 * length], full_addresses, row_inputs,
+                   out_addresses, partial[item], rows * length, length, r0, r1, 0, length)
+    for item in range(items):
+        for j in range(sums.size):
+            sums[j] += partial[item, j]

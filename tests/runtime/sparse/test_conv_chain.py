@@ -84,15 +84,21 @@ def test_fused_layers_compute_the_same_bits_as_conv_then_chain(time_major, frame
     assert any(np.any(v) for v in want[-1].values())  # something fired
 
 
-def test_a_call_with_a_dense_step_runs_the_parts_apart_with_the_same_results(time_major, frames):
+def test_a_call_with_dense_steps_runs_step_by_step_with_the_same_results(time_major, frames):
+    """Dense and mixed calls: each step's conv, then that LIF step (lif_steps.lif_step); the bits of the parts apart."""
     contract = load_onnx_contract(time_major)
     auto = make_runner(time_major, "sparse", threads=1, mode="auto", crossover=0.3).activate()
     apart = make_runner(time_major, "sparse", threads=1, mode="auto", crossover=0.3).activate()
     for unit in _fused_units(apart):
         unit.fused = False
+    stepwise = []
+    for unit in _fused_units(auto):
+        group, run = unit.group, unit.group._run_stepwise
+        group._run_stepwise = lambda *args, run=run, name=group.members[0].layer.work.name: (stepwise.append(name), run(*args))
     got, want = _stream(auto, contract, frames), _stream(apart, contract, frames)
     stats = auto.work_stats()
     assert any(layer["dense_calls"] for layer in stats["layers"]) and any(layer["event_calls"] for layer in stats["layers"])
+    assert len(set(stepwise)) >= 2  # the dense first layer, and others
     for a, b in zip(got, want):
         assert all(np.array_equal(a[k], b[k]) for k in a)
 
