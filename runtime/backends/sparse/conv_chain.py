@@ -3,7 +3,7 @@
 Run apart, a layer's convolution writes its T step outputs (21 MB for conv2
 of full-width dl-vgg9), and the layer's chain (:mod:`.chain_kernel`) streams
 them back with the membrane: 21 input streams, out of cache by then. Here each
-work item of the convolution (a block of 32 output channels and a band of about
+work item of the convolution (a block of 32 or 64 output channels and a band of about
 ``conv.CHAIN_POSITIONS`` output positions) runs the chain on its own stretch as soon
 as a step's output is there: step n's instructions of the chain program
 (``bounds[n] .. bounds[n + 1]``, see :meth:`.fusion.ChainProgram.step_bounds`)

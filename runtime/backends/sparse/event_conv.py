@@ -10,7 +10,7 @@ the weight itself: the layer becomes additions of weight rows. Two steps:
    that falls in the padding costs one empty-list check and no arithmetic:
    conv8's dilation 12 on a 16x16 map (75% of its taps in the padding) does
    only the work of the taps inside.
-2. :func:`event_conv` (tap-major gather): for each block of 32 output channels
+2. :func:`event_conv` (tap-major gather): for each block of 32 (or 64) output channels
    and each kernel tap, the tap's weight slab ``[C_in, 32]`` (8-32 KiB: L1, or L2
    for 256 input channels) is added into an output tile, one row per contributing input channel,
    through :func:`~edge_snn.runtime.backends.sparse.simd.accumulate_row`.
@@ -170,7 +170,7 @@ def build_lists(addresses, c_in, h, w, pad_top, pad_left, grid_h, grid_w, starts
 @nb.njit(cache=True, nogil=True)
 def convolve_image(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w, grid_w, stride_h, stride_w,
                    dilation_h, dilation_w, scale, bias, out, tile, n, block, oh0, rows):
-    """Image ``n``'s output channels ``block * 32 ...`` on output rows ``oh0 .. oh0 + rows`` into ``out``.
+    """Image ``n``'s output channels ``block * lanes ...`` on output rows ``oh0 .. oh0 + rows`` into ``out``.
 
     One work item of :func:`event_conv` (and of the fused kernel in
     :mod:`.conv_chain`) for one image: the tile is zeroed, every tap's rows
@@ -225,7 +225,7 @@ def event_conv(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w,
                dilation_h, dilation_w, scale, bias, accumulator, out):
     """``out [N, C_out, Ho, Wo]`` (float32) = conv of each listed image (see :func:`build_lists`).
 
-    Each work item (a block of 32 output channels and a band of
+    Each work item (a block of 32 or 64 output channels and a band of
     output rows, see :func:`tiling`) runs every image, so the block's weight slabs are loaded once
     for all N images (the T steps of a layer) instead of once per image.
     ``accumulator``: ``np.float32`` for float weights, ``np.int32`` for int8.

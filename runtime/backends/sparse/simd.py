@@ -7,7 +7,8 @@ machine we measured). This intrinsic states the loop with an explicit
 ``<32 x float>`` (or ``<32 x i32>``) accumulator, which LLVM lowers to four
 AVX2 (or two AVX-512) registers on x86-64 and eight NEON registers on aarch64: one weight row
 of 32 output channels is added per contributing input spike, nothing else
-touches memory. See ``docs/decisions.md`` ("sparse backend").
+touches memory. Layers of 64k output channels use rows of 64 (``WIDE_LANES``,
+:func:`accumulate_row_wide`): four accumulators per list. See ``docs/decisions.md`` ("sparse backend").
 
 :func:`accumulate_row` (``vals`` ignored: 0/1 spikes add the row) and
 :func:`accumulate_row_scaled` (``acc += vals[k] * row``) compute, for

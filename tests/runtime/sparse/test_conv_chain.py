@@ -28,6 +28,14 @@ def time_major(small_checkpoint, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def batch_of_two(small_checkpoint, tmp_path_factory):
+    ckpt, _ = small_checkpoint
+    path = tmp_path_factory.mktemp("conv_chain") / "t3b2.onnx"
+    export_checkpoint(ckpt, path, ExportOptions(timesteps=3, batch=2))
+    return path
+
+
+@pytest.fixture(scope="module")
 def frames():
     return (np.random.default_rng(7).random((9, 1, 2, 24, 32)) < 0.3).astype(np.float32)
 
@@ -39,6 +47,20 @@ def _stream(runner, contract, frames):
         outputs, state = runner.step({C.INPUT: frames[i * contract.timesteps:(i + 1) * contract.timesteps]}, state)
         calls.append({**outputs, **state})
     return calls
+
+
+def test_a_batch_of_two_fused_computes_the_same_bits_as_apart(batch_of_two, frames):
+    """Chain rows are batch x channels; each image's step runs its own rows of the chain."""
+    contract = load_onnx_contract(batch_of_two)
+    pair = np.concatenate([frames, frames[::-1]], axis=1)  # two different clips, one per batch entry
+    fused = make_runner(batch_of_two, "sparse", threads=2, mode="event").activate()
+    apart = make_runner(batch_of_two, "sparse", threads=2, mode="event").activate()
+    assert len(_fused_units(fused)) >= 4
+    for unit in _fused_units(apart):
+        unit.fused = False
+    for a, b in zip(_stream(fused, contract, pair), _stream(apart, contract, pair)):
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+        assert not np.array_equal(a[C.LOGITS][0], a[C.LOGITS][1])
 
 
 def _fused_units(runner):
