@@ -17,6 +17,11 @@ BLOCK = textwrap.dedent("""
 
 
 def run_blocked(code: str, cwd) -> subprocess.CompletedProcess:
-    """``code`` (dedented) after the blocker, in a fresh interpreter."""
+    """``code`` (dedented) after the blocker, in a fresh interpreter.
+
+    The first such run with a cold numba cache compiles the sparse backend's
+    kernels: about 45 s on numba 0.68, about 3 minutes on numba 0.60 (the oldest
+    supported, ``make test-oldest``) for both precisions of the selftest's model.
+    """
     return subprocess.run([sys.executable, "-c", BLOCK + textwrap.dedent(code)], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=600)
