@@ -185,8 +185,9 @@ class ConvChainUnit:
 
     The unit stands where the chain stood in the schedule (the convolutions'
     inputs are ready before it, and only the chain read their outputs). A call
-    in which some step runs dense runs the two units one after the other, as
-    does every call with ``fused`` False (the reference the tests compare with).
+    in which some step runs dense goes step by step when the chain matched as
+    LIF steps (:meth:`.conv.ConvGroup.run`), else runs the two units one after
+    the other, as does every call with ``fused`` False (the tests' reference).
     """
 
     fused = True
