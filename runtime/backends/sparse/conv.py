@@ -238,8 +238,10 @@ class ConvGroup:
             mode = context.mode if context.mode != "auto" else ("event" if nonzero <= crossover * x.size else "dense")
             planned.append((m, x, nonzero, mode))
         events = [(m, x, nonzero) for m, x, nonzero, mode in planned if mode == "event"]
-        ran = chain is not None and (len(events) == len(self.members) or chain[2].shape[0] > 0)
-        if ran and len(events) == len(self.members):
+        all_events = len(events) == len(self.members)
+        lif_matched = chain is not None and chain[2].shape[0] > 0  # chain = (unit, bounds, lif steps, state, final)
+        ran = chain is not None and (all_events or lif_matched)
+        if ran and all_events:
             self._run_fused(env, events, *chain)
         elif ran:
             self._run_stepwise(env, planned, context, *chain)

@@ -26,6 +26,7 @@ from edge_snn.runtime.backends.sparse.chain_kernel import interpret
 from edge_snn.runtime.backends.sparse.event_conv import convolve_image, tiling
 from edge_snn.runtime.backends.sparse.lif_steps import lif_window
 
+
 @nb.njit(cache=True, parallel=True, nogil=True)
 def event_conv_chain(starts, idx, vals, unit_values, packed, c_in, kernel_h, kernel_w, grid_w, stride_h, stride_w,
                      dilation_h, dilation_w, scale, bias, accumulator, out, batch, code, bounds, registers,

@@ -33,6 +33,29 @@ MIN_ELEMENTS = 2048
 F32 = np.dtype(np.float32)
 
 
+class Expressions:
+    """Hash-consed expression nodes of a chain's values: equal trees get equal ids (subtrees shared, never copied).
+
+    A node is ``("F", full input)``, ``("R", row input)`` or ``(opcode, id, id)``;
+    the operands of ``ADD`` and ``MUL`` are sorted (IEEE addition and
+    multiplication are commutative, so either order computes the same bits).
+    """
+
+    def __init__(self):
+        self.ids: dict[tuple, int] = {}
+        self.nodes: list[tuple] = []
+
+    def get(self, key: tuple, create: bool = True) -> int | None:
+        if key[0] in (K.ADD, K.MUL) and key[1] > key[2]:
+            key = (key[0], key[2], key[1])
+        if key not in self.ids:
+            if not create:
+                return None
+            self.ids[key] = len(self.nodes)
+            self.nodes.append(key)
+        return self.ids[key]
+
+
 @dataclass
 class ChainProgram:
     """One compiled chain: its code and how to bind it to values (see :mod:`.chain_kernel`)."""
@@ -64,24 +87,31 @@ class ChainProgram:
     def outputs(self) -> list[str]:
         return [n for names in self.stores for n in names] + [n for n, _ in self.sums] + list(self.passthrough)
 
+    def evaluate(self) -> tuple[Expressions, dict[int, int], dict[int, int]]:
+        """The code evaluated symbolically: (expressions, store slot -> node id, sum slot -> node id)."""
+        e = Expressions()
+        registers: dict[int, int] = {}
+        stores, sums = {}, {}
+        for op, dst, ka, ia, kb, ib in self.code.tolist():
+            if op == K.STORE:
+                stores[dst] = registers[ia]
+            elif op == K.SUM:
+                sums[dst] = registers[ia]
+            else:
+                operands = [registers[index] if kind == K.REGISTER else e.get(("F" if kind == K.FULL else "R", index))
+                            for kind, index in ((ka, ia), (kb, ib))]
+                registers[dst] = e.get((op, *operands))
+        return e, stores, sums
+
     def counted_stores(self) -> dict[int, int]:
         """Store slot -> sum slot, where the store is a ``Greater`` result (0/1) and the sum adds that same value.
 
         That total is the stored tensor's nonzero count, exactly (see
         :class:`.program.ChainUnit`: the next conv reads it instead of counting).
         """
-        version, spikes = {}, set()
-        stored, summed = {}, {}
-        for i, (op, dst, ka, ia, kb, ib) in enumerate(self.code.tolist()):
-            if op == K.STORE:
-                stored[dst] = version.get(ia)
-            elif op == K.SUM:
-                summed[version.get(ia)] = dst
-            else:
-                version[dst] = i
-                if op == K.GREATER:
-                    spikes.add(i)
-        return {slot: summed[v] for slot, v in stored.items() if v in spikes and v in summed}
+        e, stores, sums = self.evaluate()
+        summed = {node: slot for slot, node in sums.items()}
+        return {slot: summed[node] for slot, node in stores.items() if e.nodes[node][0] == K.GREATER and node in summed}
 
     def step_bounds(self, steps: list[str]) -> np.ndarray | None:
         """Where each step's instructions start, for :mod:`.conv_chain`; None if the chain cannot run step by step.

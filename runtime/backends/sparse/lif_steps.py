@@ -15,7 +15,7 @@ with ``x[k]`` the step's conv output and ``a, b, leak, threshold`` per-row
 inputs; float addition and multiplication are commutative, so operand order
 does not matter, but nothing else may differ. Anything else (another reset,
 a clamp, an extra store) returns None and the chain runs interpreted. The
-kernel (:func:`lif_window`) evaluates the same tree with the same float32
+kernel (:func:`lif_window`) evaluates the same tree (:meth:`.fusion.ChainProgram.evaluate`) with the same float32
 operations, so the results are bit-identical.
 """
 
@@ -30,55 +30,12 @@ from edge_snn.runtime.backends.sparse.simd import address_as_pointer
 X, A, B, LEAK, THRESHOLD, SPIKE_SLOT, SUM_SLOT = range(7)  # columns of a step row
 
 
-class _Expressions:
-    """Hash-consed expression nodes: equal trees get equal ids (trees share subtrees, never copied)."""
-
-    def __init__(self):
-        self.ids: dict[tuple, int] = {}
-        self.nodes: list[tuple] = []
-
-    def get(self, key: tuple, create: bool = True) -> int | None:
-        if key[0] in (K.ADD, K.MUL) and key[1] > key[2]:
-            key = (key[0], key[2], key[1])
-        if key not in self.ids:
-            if not create:
-                return None
-            self.ids[key] = len(self.nodes)
-            self.nodes.append(key)
-        return self.ids[key]
-
-    def times_row(self, node: int) -> list[tuple[int, int]]:
-        """``node = other * row`` as (other, row index) pairs (both ways when both are rows)."""
-        key = self.nodes[node]
-        if key[0] != K.MUL:
-            return []
-        pairs = []
-        for other, row in ((key[1], key[2]), (key[2], key[1])):
-            if self.nodes[row][0] == "R":
-                pairs.append((other, self.nodes[row][1]))
-        return pairs
-
-
-def _evaluate(program, expressions: _Expressions) -> tuple[dict[int, int], dict[int, int]] | None:
-    registers: dict[int, int] = {}
-    stores, sums = {}, {}
-    for op, dst, ka, ia, kb, ib in program.code.tolist():
-        if op == K.STORE:
-            stores[dst] = registers[ia]
-            continue
-        if op == K.SUM:
-            sums[dst] = registers[ia]
-            continue
-        if op not in (K.ADD, K.SUB, K.MUL, K.GREATER):
-            return None
-        operands = []
-        for kind, index in ((ka, ia), (kb, ib)):
-            if kind == K.REGISTER:
-                operands.append(registers[index])
-            else:
-                operands.append(expressions.get(("F" if kind == K.FULL else "R", index)))
-        registers[dst] = expressions.get((op, *operands))
-    return stores, sums
+def _times_row(e, node: int) -> list[tuple[int, int]]:
+    """``node = other * row`` as (other, row index) pairs (both ways when both are rows)."""
+    key = e.nodes[node]
+    if key[0] != K.MUL:
+        return []
+    return [(other, e.nodes[row][1]) for other, row in ((key[1], key[2]), (key[2], key[1])) if e.nodes[row][0] == "R"]
 
 
 def match_lif_steps(program, steps: list[str]) -> tuple[np.ndarray, int, int] | None:
@@ -87,14 +44,11 @@ def match_lif_steps(program, steps: list[str]) -> tuple[np.ndarray, int, int] | 
     Step row columns: the step's full input ``X``, row inputs ``A, B, LEAK,
     THRESHOLD``, the spike's store slot and its ``SUM`` slot (-1: not summed).
     """
-    e = _Expressions()
-    evaluated = _evaluate(program, e)
-    if evaluated is None:
-        return None
-    stores, sums = evaluated
+    e, stores, sums = program.evaluate()
     full = {name: i for i, name in enumerate(program.full_inputs)}
     if any(name not in full for name in steps):
         return None
+    step_inputs = {full[n] for n in steps}
     spike_slot = {node: slot for slot, node in stores.items()}
     rows, state, membrane = [], None, None
     for k, name in enumerate(steps):
@@ -113,11 +67,11 @@ def match_lif_steps(program, steps: list[str]) -> tuple[np.ndarray, int, int] | 
                 for scaled, shift in ((e.nodes[current][1], e.nodes[current][2]), (e.nodes[current][2], e.nodes[current][1])):
                     if e.nodes[shift][0] != "R":
                         continue
-                    for source, a in e.times_row(scaled):
+                    for source, a in _times_row(e, scaled):
                         if source != x:
                             continue
-                        for previous, leak in e.times_row(decay):
-                            first_state = k == 0 and e.nodes[previous][0] == "F" and e.nodes[previous][1] not in {full[n] for n in steps}
+                        for previous, leak in _times_row(e, decay):
+                            first_state = k == 0 and e.nodes[previous][0] == "F" and e.nodes[previous][1] not in step_inputs
                             if previous == membrane or first_state:
                                 found = (slot, spike, v, threshold, a, e.nodes[shift][1], leak, previous)
         if found is None:

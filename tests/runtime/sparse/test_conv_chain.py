@@ -191,3 +191,18 @@ def test_spike_counts_from_the_chains_equal_the_counted_inputs(time_major, frame
     assert all(np.array_equal(a[k], b[k]) for a, b in zip(got, want) for k in a)
     layers = zip(told.work_stats()["layers"], counting.work_stats()["layers"])
     assert all(a["input_rate"] == b["input_rate"] and a["mode"] == b["mode"] for a, b in layers)
+
+
+def test_only_summed_spikes_count_as_known_nonzero_counts(time_major):
+    """Each step's spike store maps to that step's spike sum; a sum of a stored non-spike (the final membrane) is no count."""
+    program, steps = _lif_chain(time_major)
+    rows, _, final = match_lif_steps(program, steps)
+    assert program.counted_stores() == {int(r[SPIKE_SLOT]): int(r[SUM_SLOT]) for r in rows}
+    code = program.code
+    last_sum = max(i for i in range(len(code)) if code[i, 0] == K.SUM)
+    last_sub = max(i for i in range(len(code)) if code[i, 0] == K.SUB)
+    moved = [K.SUM, code[last_sum, 1], K.REGISTER, code[last_sub, 1], 0, 0]  # the last sum now adds the final membrane
+    edited = _edited(program, lambda c: np.insert(np.delete(c, last_sum, axis=0), last_sub, moved, axis=0))
+    counted = edited.counted_stores()
+    assert final >= 0 and final not in counted and int(rows[-1, SPIKE_SLOT]) not in counted
+    assert len(counted) == len(steps) - 1
